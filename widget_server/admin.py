@@ -1,0 +1,175 @@
+"""What campaign staff do: create pledges, onboard partners, read numbers, export.
+
+Used by the CLI and the demo; each function opens what it needs and says plainly what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import aiosqlite
+
+from . import db, queries
+from .csvsafe import CSVLines
+from .errors import BadRequest, NotFound
+from .models import Partner, Pledge
+from .origins import normalise_origin
+from .richtext import sanitise
+from .services import iso_utc
+from .settings import Settings
+from .signing import clean_text
+from .snippets import all_snippets
+from .tokens import Tokens
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+@contextlib.asynccontextmanager
+async def open_db(settings: Settings) -> AsyncIterator[aiosqlite.Connection]:
+    db.migrate(settings.database)
+    conn = await db.connect(settings.database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def find_pledge(conn: aiosqlite.Connection, slug: str) -> Pledge:
+    pledge = await queries.pledge_by_slug(conn, slug)
+    if pledge is None:
+        raise NotFound(f"There is no pledge called {slug!r}.")
+    return pledge
+
+
+async def find_partner(conn: aiosqlite.Connection, pledge: Pledge, name: str) -> Partner:
+    partner = await queries.partner_by_name(conn, pledge.id, name)
+    if partner is None:
+        raise NotFound(f"Pledge {pledge.slug!r} has no partner called {name!r}.")
+    return partner
+
+
+async def add_pledge(
+    conn: aiosqlite.Connection,
+    *,
+    slug: str,
+    title: str,
+    statement_html: str,
+    goal: int | None = None,
+    privacy_url: str | None = None,
+    contact: str | None = None,
+) -> Pledge:
+    if not SLUG.match(slug):
+        raise BadRequest(f"A slug is lower-case letters, digits and dashes, like 'data-pledge', not {slug!r}.")
+    title = clean_text(title)
+    if not title:
+        raise BadRequest("The pledge needs a title.")
+    statement = sanitise(statement_html).strip()
+    if not statement:
+        raise BadRequest("The pledge statement is empty.")
+    if goal is not None and goal < 1:
+        raise BadRequest("The goal must be a positive number of signatures.")
+    if privacy_url and not privacy_url.startswith(("https://", "http://", "/")):
+        raise BadRequest("The privacy URL must start with https://, http:// or /.")
+    try:
+        return await queries.insert_pledge(
+            conn,
+            slug=slug,
+            title=title,
+            statement_html=statement,
+            goal=goal,
+            privacy_url=privacy_url,
+            contact=clean_text(contact or "") or None,
+            now=iso_utc(time.time()),
+        )
+    except sqlite3.IntegrityError:
+        raise BadRequest(f"A pledge called {slug!r} already exists.") from None
+
+
+@dataclass(frozen=True)
+class PartnerCredentials:
+    partner: Partner
+    token: str
+    snippets: dict[str, str]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.partner.id,
+            "name": self.partner.name,
+            "origins": list(self.partner.origins),
+            "token_version": self.partner.token_version,
+            "token": self.token,
+            **self.snippets,
+        }
+
+
+def credentials(settings: Settings, pledge: Pledge, partner: Partner) -> PartnerCredentials:
+    token = Tokens(settings.signing_keys()).partner_token(partner)
+    return PartnerCredentials(partner, token, all_snippets(settings.public_url, pledge.slug, token, pledge.goal))
+
+
+async def add_partner(
+    conn: aiosqlite.Connection, settings: Settings, slug: str, name: str, origins: Sequence[str]
+) -> PartnerCredentials:
+    pledge = await find_pledge(conn, slug)
+    name = clean_text(name)
+    if not name:
+        raise BadRequest("The partner needs a name.")
+    if not origins:
+        raise BadRequest("Give at least one --origin: the partner's website, like https://example.org.")
+    normalised = list(dict.fromkeys(normalise_origin(o) for o in origins))
+    try:
+        partner = await queries.insert_partner(
+            conn, pledge_id=pledge.id, name=name, origins=normalised, now=iso_utc(time.time())
+        )
+    except sqlite3.IntegrityError:
+        raise BadRequest(f"Pledge {slug!r} already has a partner called {name!r}.") from None
+    return credentials(settings, pledge, partner)
+
+
+async def rotate_partner(
+    conn: aiosqlite.Connection, settings: Settings, slug: str, name: str
+) -> PartnerCredentials:
+    pledge = await find_pledge(conn, slug)
+    partner = await find_partner(conn, pledge, name)
+    return credentials(settings, pledge, await queries.rotate_partner(conn, partner.id))
+
+
+async def revoke_partner(conn: aiosqlite.Connection, slug: str, name: str) -> Partner:
+    pledge = await find_pledge(conn, slug)
+    partner = await find_partner(conn, pledge, name)
+    await queries.revoke_partner(conn, partner.id, iso_utc(time.time()))
+    return partner
+
+
+async def stats(conn: aiosqlite.Connection, slug: str) -> dict[str, object]:
+    return await queries.stats(conn, await find_pledge(conn, slug))
+
+
+async def export_csv(conn: aiosqlite.Connection, slug: str, out: TextIO) -> int:
+    """Stream the pledge's signatures as spreadsheet-safe CSV; returns the number of rows."""
+    pledge = await find_pledge(conn, slug)
+    lines = CSVLines()
+    out.write(lines.line(queries.EXPORT_COLUMNS))
+    count = 0
+    async for row in queries.export_rows(conn, pledge.id):
+        out.write(lines.line(row))
+        count += 1
+    out.flush()
+    return count
+
+
+def backup(settings: Settings, dest: Path) -> None:
+    if not settings.database.exists():
+        raise NotFound(f"There is no database at {settings.database} to back up.")
+    if dest.exists():
+        raise BadRequest(f"{dest} already exists; choose a new file name for the backup.")
+    if not dest.parent.exists():
+        raise NotFound(f"The folder {dest.parent} does not exist.")
+    db.backup(settings.database, dest)

@@ -1,0 +1,106 @@
+"""The application factory: routes, middleware, and a lifespan that opens and closes storage."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from . import db
+from .bodylimit import BodyLimitMiddleware
+from .catalog import Catalog
+from .errors import WidgetError
+from .headers import SecurityHeadersMiddleware
+from .logs import AccessLogMiddleware
+from .proxies import TrustedProxyMiddleware
+from .ratelimit import ClientKeys, RateLimiter, parse_rate
+from .services import Services
+from .settings import Settings
+from .tokens import Tokens
+from .views import api, assets, embed
+from .views.errors import http_error, widget_error
+from .writer import SignatureWriter
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+routes = [
+    Route("/widget.js", assets.widget_js),
+    Route("/static/{name}", assets.static_file),
+    Route("/embed/{slug}", embed.embed_page),
+    Route("/embed/{slug}/sign", embed.sign, methods=["POST"]),
+    Route("/embed/{slug}/counter", embed.counter_page),
+    Route("/pledge/{slug}", embed.embed_page),
+    Route("/pledge/{slug}/sign", embed.sign, methods=["POST"]),
+    Route("/pledge/{slug}/privacy", embed.privacy_page),
+    Route("/api/pledges/{slug}/count", api.count),
+    Route("/healthz", api.healthz),
+]
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+    """Build the app; storage is opened by the lifespan, so creating it touches no files."""
+    settings = settings or Settings.from_env()
+    # Read now, so bad configuration fails at start-up and not on the first signature.
+    client_rate = parse_rate(settings.rate_limit)
+    partner_rate = parse_rate(settings.partner_rate_limit)
+    keys = settings.signing_keys()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db.migrate(settings.database)
+        reader = await db.connect(settings.database)
+        writer_conn = await db.connect(settings.database)
+        catalog = Catalog(reader, settings.cache_seconds)
+        writer = SignatureWriter(
+            writer_conn, batch_size=settings.batch_size, on_commit=catalog.counts_changed
+        )
+        writer.start()
+        app.state.services = Services(
+            settings=settings,
+            catalog=catalog,
+            writer=writer,
+            tokens=Tokens(keys),
+            client_keys=ClientKeys(clock),
+            client_limiter=RateLimiter(client_rate, clock),
+            partner_limiter=RateLimiter(partner_rate, clock),
+            clock=clock,
+        )
+        log.info("serving %s", settings.database)
+        try:
+            yield
+        finally:
+            # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
+            await writer.close()
+            await writer_conn.close()
+            await reader.close()
+            log.info("stopped; every acknowledged signature is committed")
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies),
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={WidgetError: widget_error, HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    # Autoescaping on for every template: signers' text is only ever shown escaped.
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False
+    )
+    app.state.templates = Jinja2Templates(env=environment)
+    app.state.assets = assets.load_assets()
+    return app

@@ -1,0 +1,238 @@
+"""The `widget-server` command: serve, manage pledges and partners, read numbers, export, demo.
+
+Every failure a person can cause ends in one line on stderr and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from . import admin
+from .errors import WidgetError
+from .settings import Settings, help_table
+
+log = logging.getLogger("widget_server")
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return Settings.from_env(db_path=getattr(args, "db", None), **overrides)
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coroutine)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from .server import serve
+
+    serve(_settings(args, public_url=_local_url(args.host, args.port)), host=args.host, port=args.port)
+
+
+def _local_url(host: str, port: int) -> str | None:
+    """Without WIDGET_PUBLIC_URL, snippets point at the address being served."""
+    if os.environ.get("WIDGET_PUBLIC_URL"):
+        return None
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def cmd_pledge_add(args: argparse.Namespace) -> None:
+    try:
+        statement = Path(args.statement_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WidgetError(f"Cannot read the statement file {args.statement_file}: {exc.strerror}.") from None
+    except UnicodeDecodeError:
+        raise WidgetError(f"The statement file {args.statement_file} is not UTF-8 text.") from None
+
+    async def go() -> None:
+        async with admin.open_db(_settings(args)) as conn:
+            pledge = await admin.add_pledge(
+                conn,
+                slug=args.slug,
+                title=args.title,
+                statement_html=statement,
+                goal=args.goal,
+                privacy_url=args.privacy_url,
+                contact=args.contact,
+            )
+        print(f"Created pledge {pledge.slug!r}: {pledge.title}")
+
+    _run(go())
+
+
+def _print_credentials(creds: admin.PartnerCredentials, as_json: bool, verb: str) -> None:
+    if as_json:
+        print(json.dumps(creds.as_json(), indent=2))
+        return
+    partner = creds.partner
+    print(f"{verb} partner {partner.name!r} (id {partner.id}) for {', '.join(partner.origins)}.")
+    print("\nPaste this where the form should appear:\n")
+    print(creds.snippets["snippet"])
+    print("\nCounter only (for a home page):\n")
+    print(creds.snippets["counter_snippet"])
+    print("\nIf the website strips <script> tags, paste this instead:\n")
+    print(creds.snippets["iframe_snippet"])
+
+
+def cmd_partner_add(args: argparse.Namespace) -> None:
+    async def go() -> admin.PartnerCredentials:
+        settings = _settings(args)
+        async with admin.open_db(settings) as conn:
+            return await admin.add_partner(conn, settings, args.slug, args.name, args.origin)
+
+    _print_credentials(_run(go()), args.json, "Added")
+
+
+def cmd_partner_rotate(args: argparse.Namespace) -> None:
+    async def go() -> admin.PartnerCredentials:
+        settings = _settings(args)
+        async with admin.open_db(settings) as conn:
+            return await admin.rotate_partner(conn, settings, args.slug, args.name)
+
+    creds = _run(go())
+    if not args.json:
+        print("The old snippet stops working within seconds; send the partner the new one.")
+    _print_credentials(creds, args.json, "Rotated")
+
+
+def cmd_partner_revoke(args: argparse.Namespace) -> None:
+    async def go() -> None:
+        async with admin.open_db(_settings(args)) as conn:
+            partner = await admin.revoke_partner(conn, args.slug, args.name)
+        print(f"Revoked {partner.name!r}: its widget stops accepting signatures within seconds.")
+
+    _run(go())
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    async def go() -> dict[str, Any]:
+        async with admin.open_db(_settings(args)) as conn:
+            return await admin.stats(conn, args.slug)
+
+    stats = _run(go())
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return
+    print(f"{stats['pledge']}: {stats['total']:,} signatures ({stats['direct']:,} direct)")
+    for partner in stats["partners"]:
+        flag = " (revoked)" if partner["revoked"] else ""
+        print(f"  {partner['count']:>9,}  {partner['name']}{flag}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    async def go() -> int:
+        async with admin.open_db(_settings(args)) as conn:
+            return await admin.export_csv(conn, args.slug, sys.stdout)
+
+    _run(go())
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    admin.backup(settings, Path(args.dest))
+    print(f"Backed up {settings.database} to {args.dest}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    settings = _settings(args, public_url=_local_url(args.host, args.port))
+    run_demo(settings, host=args.host, port=args.port, partner_port=args.partner_port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="widget-server",
+        description="Embeddable pledge widgets: serve them and manage pledges and partners.",
+        epilog="Settings from the environment:\n"
+        + "\n".join(f"  {env:<28} {text}" for env, _, text in help_table()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        parent: Any, name: str, handler: Callable[[argparse.Namespace], None], help: str
+    ) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help, description=help)
+        sub.add_argument("--db", metavar="PATH", help="SQLite database file (default: $WIDGET_DB)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = command(commands, "serve", cmd_serve, "Serve the widgets.")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    pledge = commands.add_parser("pledge", help="Create pledges.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = command(pledge, "add", cmd_pledge_add, "Create a pledge.")
+    add.add_argument("slug")
+    add.add_argument("--title", required=True)
+    add.add_argument("--statement-file", required=True, help="HTML or plain text; sanitised when saved")
+    add.add_argument("--goal", type=int)
+    add.add_argument("--privacy-url", help="your privacy policy (default: a built-in notice)")
+    add.add_argument("--contact", help="how supporters change contact preferences, e.g. a phone number")
+
+    partner = commands.add_parser("partner", help="Onboard and manage partners.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    padd = command(partner, "add", cmd_partner_add, "Add a partner and print its snippets.")
+    padd.add_argument("slug")
+    padd.add_argument("--name", required=True)
+    padd.add_argument("--origin", action="append", default=[], help="the partner's site; repeatable")
+    padd.add_argument("--json", action="store_true")
+    rotate = command(partner, "rotate", cmd_partner_rotate, "Issue a new token; the old one stops working.")
+    rotate.add_argument("slug")
+    rotate.add_argument("name")
+    rotate.add_argument("--json", action="store_true")
+    revoke = command(partner, "revoke", cmd_partner_revoke, "Switch a partner's widget off.")
+    revoke.add_argument("slug")
+    revoke.add_argument("name")
+
+    stats = command(commands, "stats", cmd_stats, "Totals and the per-partner split.")
+    stats.add_argument("slug")
+    stats.add_argument("--json", action="store_true")
+    export = command(commands, "export", cmd_export, "Signatures as spreadsheet-safe CSV on stdout.")
+    export.add_argument("slug")
+    backup = command(commands, "backup", cmd_backup, "A consistent copy of the database, while serving.")
+    backup.add_argument("dest")
+    demo = command(commands, "demo", cmd_demo, "A demo pledge, partners and a partner's page.")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--partner-port", type=int, default=8001)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    try:
+        args.handler(args)
+    except WidgetError as exc:
+        print(f"widget-server: {exc.message}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"widget-server: database problem: {exc}.", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `widget-server export … | head`
+        sys.stderr.close()
+        return 0
+    except OSError as exc:
+        print(f"widget-server: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

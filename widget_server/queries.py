@@ -1,0 +1,285 @@
+"""All SQL lives here: parameterised, and knowing nothing of requests."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+
+import aiosqlite
+
+from .db import transaction
+from .models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+
+
+async def pledge_by_slug(conn: aiosqlite.Connection, slug: str) -> Pledge | None:
+    async with conn.execute("SELECT * FROM pledges WHERE slug = ?", (slug,)) as cursor:
+        row = await cursor.fetchone()
+    return Pledge.from_row(row) if row else None
+
+
+async def insert_pledge(
+    conn: aiosqlite.Connection,
+    *,
+    slug: str,
+    title: str,
+    statement_html: str,
+    goal: int | None,
+    privacy_url: str | None,
+    contact: str | None,
+    now: str,
+) -> Pledge:
+    await conn.execute(
+        "INSERT INTO pledges (slug, title, statement_html, goal, privacy_url, contact, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (slug, title, statement_html, goal, privacy_url, contact, now),
+    )
+    pledge = await pledge_by_slug(conn, slug)
+    assert pledge is not None
+    return pledge
+
+
+async def partner_by_id(conn: aiosqlite.Connection, partner_id: int) -> Partner | None:
+    async with conn.execute("SELECT * FROM partners WHERE id = ?", (partner_id,)) as cursor:
+        row = await cursor.fetchone()
+    return Partner.from_row(row) if row else None
+
+
+async def partner_by_name(conn: aiosqlite.Connection, pledge_id: int, name: str) -> Partner | None:
+    async with conn.execute(
+        "SELECT * FROM partners WHERE pledge_id = ? AND name = ?", (pledge_id, name)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return Partner.from_row(row) if row else None
+
+
+async def partners_of(conn: aiosqlite.Connection, pledge_id: int) -> list[Partner]:
+    async with conn.execute(
+        "SELECT * FROM partners WHERE pledge_id = ? ORDER BY signature_count DESC, name",
+        (pledge_id,),
+    ) as cursor:
+        return [Partner.from_row(row) async for row in cursor]
+
+
+async def insert_partner(
+    conn: aiosqlite.Connection, *, pledge_id: int, name: str, origins: Sequence[str], now: str
+) -> Partner:
+    cursor = await conn.execute(
+        "INSERT INTO partners (pledge_id, name, origins, created_at) VALUES (?, ?, ?, ?)",
+        (pledge_id, name, json.dumps(list(origins)), now),
+    )
+    partner = await partner_by_id(conn, cursor.lastrowid or 0)
+    assert partner is not None
+    return partner
+
+
+async def rotate_partner(conn: aiosqlite.Connection, partner_id: int) -> Partner:
+    """A new token version (old tokens stop working); also reinstates a revoked partner."""
+    await conn.execute(
+        "UPDATE partners SET token_version = token_version + 1, revoked_at = NULL WHERE id = ?",
+        (partner_id,),
+    )
+    partner = await partner_by_id(conn, partner_id)
+    assert partner is not None
+    return partner
+
+
+async def revoke_partner(conn: aiosqlite.Connection, partner_id: int, now: str) -> None:
+    await conn.execute(
+        "UPDATE partners SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now, partner_id)
+    )
+
+
+async def set_partner_origins(
+    conn: aiosqlite.Connection, partner_id: int, origins: Sequence[str]
+) -> Partner:
+    """New origins need a new token (the token carries them), so the version moves too."""
+    await conn.execute(
+        "UPDATE partners SET origins = ?, token_version = token_version + 1 WHERE id = ?",
+        (json.dumps(list(origins)), partner_id),
+    )
+    partner = await partner_by_id(conn, partner_id)
+    assert partner is not None
+    return partner
+
+
+async def counts(conn: aiosqlite.Connection, pledge_id: int) -> tuple[int, dict[int, int]]:
+    """The pledge's total and every partner's count: two indexed reads, no COUNT(*)."""
+    async with conn.execute(
+        "SELECT signature_count FROM pledges WHERE id = ?", (pledge_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    async with conn.execute(
+        "SELECT id, signature_count FROM partners WHERE pledge_id = ?", (pledge_id,)
+    ) as cursor:
+        partners = {r["id"]: r["signature_count"] async for r in cursor}
+    return (row["signature_count"] if row else 0), partners
+
+
+_SIGNATURE_COLUMNS = (
+    "pledge_id, partner_id, email, name, occupation, organisation, opt_in_updates,"
+    " opt_in_partner, origin, " + ", ".join(ATTRIBUTION_PARAMS) + ", created_at"
+)
+_SIGNATURE_PLACEHOLDERS = "(" + ", ".join("?" * len(_SIGNATURE_COLUMNS.split(","))) + ")"
+
+
+def _signature_values(sig: NewSignature) -> tuple[object, ...]:
+    return (
+        sig.pledge_id,
+        sig.partner_id,
+        sig.email,
+        sig.name,
+        sig.occupation,
+        sig.organisation,
+        int(sig.opt_in_updates),
+        int(sig.opt_in_partner),
+        sig.origin,
+        *(sig.attribution.get(key, "") for key in ATTRIBUTION_PARAMS),
+        sig.created_at,
+    )
+
+
+async def insert_signatures(
+    conn: aiosqlite.Connection, batch: Sequence[NewSignature]
+) -> tuple[set[tuple[int, str]], dict[int, int]]:
+    """Insert a batch in one transaction; a duplicate (pledge, email) is skipped, not an error.
+
+    Counts move in the same transaction as the rows. Returns the (pledge_id, email) pairs that
+    were new, and every touched pledge's total after the commit.
+    """
+    async with transaction(conn):
+        inserted: list[tuple[int, str, int | None, str]] = []
+        # One multi-row INSERT per chunk keeps the thread hops per batch constant.
+        for start in range(0, len(batch), 100):
+            chunk = batch[start : start + 100]
+            sql = (
+                f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
+                + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
+                + " ON CONFLICT (pledge_id, email) DO NOTHING"
+                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10)"
+            )
+            params = [value for sig in chunk for value in _signature_values(sig)]
+            async with conn.execute(sql, params) as cursor:
+                inserted.extend(tuple(row) for row in await cursor.fetchall())  # type: ignore[misc]
+
+        per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
+        per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
+        per_day = Counter((p, partner or 0, day) for p, _, partner, day in inserted)
+        totals: dict[int, int] = {}
+        for pledge_id in {sig.pledge_id for sig in batch}:
+            async with conn.execute(
+                "UPDATE pledges SET signature_count = signature_count + ? WHERE id = ?"
+                " RETURNING signature_count",
+                (per_pledge.get(pledge_id, 0), pledge_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            totals[pledge_id] = row[0] if row else 0
+        if per_partner:
+            await conn.executemany(
+                "UPDATE partners SET signature_count = signature_count + ? WHERE id = ?",
+                [(n, partner_id) for partner_id, n in per_partner.items()],
+            )
+        if per_day:
+            await conn.executemany(
+                "INSERT INTO signature_days (pledge_id, partner_id, day, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (pledge_id, partner_id, day) DO UPDATE"
+                " SET count = count + excluded.count",
+                [(p, partner, day, n) for (p, partner, day), n in per_day.items()],
+            )
+    return {(p, email) for p, email, _, _ in inserted}, totals
+
+
+async def stats(conn: aiosqlite.Connection, pledge: Pledge) -> dict[str, object]:
+    """Totals, the per-partner split and signatures per day, from the kept counts."""
+    total, _ = await counts(conn, pledge.id)
+    partners = await partners_of(conn, pledge.id)
+    async with conn.execute(
+        "SELECT day, partner_id, count FROM signature_days WHERE pledge_id = ? ORDER BY day",
+        (pledge.id,),
+    ) as cursor:
+        day_rows = [tuple(row) async for row in cursor]
+    names = {p.id: p.name for p in partners}
+    days: dict[str, dict[str, object]] = {}
+    last_day: dict[int, str] = {}
+    for day, partner_id, n in day_rows:
+        entry = days.setdefault(day, {"day": day, "total": 0, "direct": 0, "partners": {}})
+        entry["total"] = int(entry["total"]) + n  # type: ignore[call-overload]
+        if partner_id:
+            entry["partners"][names.get(partner_id, str(partner_id))] = n  # type: ignore[index]
+            last_day[partner_id] = day
+        else:
+            entry["direct"] = int(entry["direct"]) + n  # type: ignore[call-overload]
+    partner_sum = sum(p.signature_count for p in partners)
+    return {
+        "pledge": pledge.slug,
+        "total": total,
+        "direct": total - partner_sum,
+        "goal": pledge.goal,
+        "partners": [
+            {
+                "name": p.name,
+                "count": p.signature_count,
+                "revoked": p.revoked,
+                "last_signed_on": last_day.get(p.id),
+            }
+            for p in partners
+        ],
+        "days": list(days.values()),
+    }
+
+
+EXPORT_COLUMNS = (
+    "created_at",
+    "email",
+    "name",
+    "occupation",
+    "organisation",
+    "partner",
+    "origin",
+    *ATTRIBUTION_PARAMS,
+    "opt_in_updates",
+    "opt_in_partner",
+)
+
+
+async def export_rows(
+    conn: aiosqlite.Connection, pledge_id: int, chunk: int = 1000
+) -> AsyncIterator[tuple[object, ...]]:
+    """Every signature of a pledge in signing order, fetched a chunk at a time."""
+    sql = (
+        "SELECT s.created_at, s.email, s.name, s.occupation, s.organisation,"
+        " COALESCE(p.name, ''), s.origin, "
+        + ", ".join(f"s.{key}" for key in ATTRIBUTION_PARAMS)
+        + ", s.opt_in_updates, s.opt_in_partner"
+        " FROM signatures s LEFT JOIN partners p ON p.id = s.partner_id"
+        " WHERE s.pledge_id = ? ORDER BY s.id"
+    )
+    async with conn.execute(sql, (pledge_id,)) as cursor:
+        while rows := await cursor.fetchmany(chunk):
+            for row in rows:
+                yield tuple(row)
+
+
+async def integrity(conn: aiosqlite.Connection) -> list[str]:
+    """Where kept counts disagree with the rows (empty when all is well); for tests and ops."""
+    problems = []
+    async with conn.execute(
+        "SELECT p.slug, p.signature_count,"
+        " (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = p.id) FROM pledges p"
+    ) as cursor:
+        async for slug, kept, real in cursor:
+            if kept != real:
+                problems.append(f"pledge {slug}: count {kept}, rows {real}")
+    async with conn.execute(
+        "SELECT p.name, p.signature_count,"
+        " (SELECT COUNT(*) FROM signatures s WHERE s.partner_id = p.id) FROM partners p"
+    ) as cursor:
+        async for name, kept, real in cursor:
+            if kept != real:
+                problems.append(f"partner {name}: count {kept}, rows {real}")
+    return problems
+
+
+async def ping(conn: aiosqlite.Connection) -> None:
+    async with conn.execute("SELECT 1") as cursor:
+        await cursor.fetchone()

@@ -1,0 +1,78 @@
+"""Rate limits per client and per partner, keyed without ever keeping an IP address.
+
+A client key is an HMAC of its IP under a random secret that lives only in memory and is
+replaced every day: a plain hash of an IPv4 address could be reversed by trying all 2**32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from collections.abc import Callable
+
+from .errors import ConfigError
+
+_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+KEY_LIFETIME = 86400.0
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """'30/minute' → (30, 60.0); 'off' → None."""
+    if text.strip().lower() == "off":
+        return None
+    match = _RATE.match(text.lower())
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"A rate limit looks like '30/minute' or 'off', not {text!r}.")
+    return int(match.group(1)), _UNITS[match.group(2)]
+
+
+class ClientKeys:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._born = clock()
+
+    def key(self, ip: str) -> str:
+        if self._clock() - self._born > KEY_LIFETIME:
+            self._secret, self._born = secrets.token_bytes(32), self._clock()
+        return hmac.new(self._secret, ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class RateLimiter:
+    """A token bucket per key: `limit` at once, refilled at `limit` per `period` seconds."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self, rate: tuple[int, float] | None, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def hit(self, key: str) -> int:
+        """Take one token: 0 when allowed, else the whole seconds to wait (for Retry-After)."""
+        if self.rate is None:
+            return 0
+        limit, period = self.rate
+        per_second = limit / period
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - last) * per_second)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > self.MAX_KEYS:
+                self._prune(now, per_second, limit)
+            return 0
+        self._buckets[key] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / per_second))
+
+    def _prune(self, now: float, per_second: float, limit: int) -> None:
+        """Forget buckets that have refilled: they behave exactly like new ones."""
+        self._buckets = {
+            key: (tokens, last)
+            for key, (tokens, last) in self._buckets.items()
+            if tokens + (now - last) * per_second < limit
+        }

@@ -1,0 +1,36 @@
+"""What the views share: settings, the cached catalog, the writer, tokens, limits and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .catalog import Catalog
+from .ratelimit import ClientKeys, RateLimiter
+from .settings import Settings
+from .tokens import Tokens
+from .writer import SignatureWriter
+
+
+def iso_utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    writer: SignatureWriter
+    tokens: Tokens
+    client_keys: ClientKeys
+    client_limiter: RateLimiter
+    partner_limiter: RateLimiter
+    # Wall-clock seconds; tests pass a fake one instead of sleeping.
+    clock: Callable[[], float] = field(default=time.time)
+
+    def utc_now(self) -> str:
+        return iso_utc(self.clock())

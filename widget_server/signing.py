@@ -1,0 +1,124 @@
+"""The signer's input: normalise it, then validate it, and say plainly what is wrong.
+
+Text is stored as typed (after Unicode NFC and removing invisible control characters) and
+escaped on output; nothing here strips HTML, because "<3" and "Smith & Sons" are honest input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MAX_LENGTHS = {"name": 120, "email": 254, "occupation": 100, "organisation": 150}
+ATTRIBUTION_MAX = 100
+HONEYPOT = "website"
+
+# Bidirectional overrides and isolates can make a name display as something else in staff pages.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_LOCAL_PART = re.compile(r"^[^\s@<>()\[\],;:\\\"]+$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def clean_text(value: str) -> str:
+    """NFC, no control or bidi-override characters, runs of white space folded to one space."""
+    value = unicodedata.normalize("NFC", value)
+    kept = []
+    for char in value:
+        if char in _BIDI_CONTROLS or char == "\ufeff":
+            continue
+        if unicodedata.category(char) == "Cc":
+            kept.append(" " if char in "\t\n\r" else "")
+            continue
+        kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def normalise_email(value: str) -> str:
+    return clean_text(value).lower()
+
+
+def email_is_valid(email: str) -> bool:
+    """Syntax only, no network: one @, a sensible local part, a domain of valid labels."""
+    if email.count("@") != 1 or len(email) > MAX_LENGTHS["email"]:
+        return False
+    local, domain = email.split("@")
+    if not local or len(local) > 64 or not _LOCAL_PART.match(local):
+        return False
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or labels[-1].isdigit() or len(ascii_domain) > 253:
+        return False
+    return all(_LABEL.match(label) for label in labels)
+
+
+@dataclass
+class SignForm:
+    """The sign form as typed (for re-rendering) and, once valid, normalised."""
+
+    name: str = ""
+    email: str = ""
+    occupation: str = ""
+    organisation: str = ""
+    opt_in_updates: bool = False
+    opt_in_partner: bool = False
+    honeypot: str = ""
+    form_token: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_post(cls, data: Mapping[str, str]) -> SignForm:
+        def text(key: str) -> str:
+            value = data.get(key, "")
+            return value if isinstance(value, str) else ""
+
+        return cls(
+            name=text("name"),
+            email=text("email"),
+            occupation=text("occupation"),
+            organisation=text("organisation"),
+            opt_in_updates=text("opt_in_updates") == "yes",
+            opt_in_partner=text("opt_in_partner") == "yes",
+            honeypot=text(HONEYPOT),
+            form_token=text("form_token"),
+        )
+
+    def validate(self) -> bool:
+        """Normalise every field in place and collect per-field messages; True when valid."""
+        self.name = clean_text(self.name)
+        self.email = normalise_email(self.email)
+        self.occupation = clean_text(self.occupation)
+        self.organisation = clean_text(self.organisation)
+        errors: dict[str, str] = {}
+        if not self.name:
+            errors["name"] = "Please enter your name."
+        if not self.email:
+            errors["email"] = "Please enter your email address."
+        elif len(self.email) <= MAX_LENGTHS["email"] and not email_is_valid(self.email):
+            errors["email"] = "Please enter an email address like name@example.org."
+        for key, limit in MAX_LENGTHS.items():
+            if len(getattr(self, key)) > limit and key not in errors:
+                errors[key] = f"Please keep this to {limit} characters or fewer."
+        self.errors = errors
+        return not errors
+
+    @property
+    def is_bot(self) -> bool:
+        """A person never sees the honeypot field, so anything in it came from a script."""
+        return bool(self.honeypot.strip())
+
+
+def clean_attribution(params: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, str]:
+    """The partner page's source/utm_* parameters, cleaned and capped; unknown keys dropped."""
+    found = {}
+    for key in keys:
+        value = clean_text(str(params.get(key, "")))[:ATTRIBUTION_MAX]
+        if value:
+            found[key] = value
+    return found

@@ -1,0 +1,252 @@
+"""The pages inside the partner's iframe: the sign form, its submission, and the counter badge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType
+from ..headers import csp
+from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+from ..services import Services
+from ..signing import SignForm, clean_attribution
+from ..tokens import FORM_EXPIRED, REVOKED, FormClaim
+from .errors import wants_json
+
+TOO_QUICK = "Thank you! Just checking a person is signing: please press Sign again."
+CROSS_SITE = "Signatures can only be sent from the pledge's own form."
+WRONG_SITE = "This form can only be shown on the websites the campaign approved for this organisation."
+SLOW_DOWN = "Many signatures are arriving from your connection. Please try again in a minute."
+PARTNER_BUSY = "This form is receiving an unusual number of signatures. Please try again shortly."
+NOT_A_FORM = "Please send the pledge form as a normal web form."
+OTHER_PLEDGE = "This form belongs to a different pledge. Please reload the page."
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Where a page is shown: the pledge, the partner (None: direct), who may frame it."""
+
+    pledge: Pledge
+    partner: Partner | None
+    partner_token: str
+    frame_ancestors: tuple[str, ...]
+    parent_origin: str = ""
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+async def _embedding(request: Request, services: Services) -> Embedding:
+    """Read the pledge and the partner token of an embed request, and check who frames it."""
+    pledge = await services.catalog.pledge(request.path_params["slug"])
+    token = request.query_params.get("token", "")
+    if not token:
+        allowed = services.settings.direct_frame_origins
+        return Embedding(pledge, None, "", allowed, _embedding_origin(request, allowed))
+    claim = services.tokens.read_partner_token(token)
+    partner = services.tokens.check_partner(claim, await services.catalog.partner(claim.partner_id))
+    if partner.pledge_id != pledge.id:
+        raise TokenError("This widget's code belongs to a different pledge.", claim.origins)
+    return Embedding(pledge, partner, token, claim.origins, _embedding_origin(request, claim.origins))
+
+
+def _embedding_origin(request: Request, allowed: tuple[str, ...]) -> str:
+    """The page that frames us, if we can tell; Forbidden when it is not an allowed one.
+
+    The loader passes `parent`; the browser's Referer says the same for iframes. A top-level
+    visit (a shared link) has no embedding page, whatever its Referer.
+    """
+    candidates = [request.query_params.get("parent", "")]
+    if request.headers.get("sec-fetch-dest", "iframe") == "iframe":
+        candidates.append(_origin_of(request.headers.get("referer", "")))
+    found = ""
+    for origin in filter(None, candidates):
+        if origin not in allowed:
+            raise Forbidden(WRONG_SITE)
+        found = found or origin
+    return found
+
+
+def _respond(
+    request: Request,
+    services: Services,
+    template: str,
+    embedding: Embedding,
+    total: int,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    pledge = embedding.pledge
+    share_url = f"{services.settings.public_url}/pledge/{pledge.slug}"
+    if embedding.partner_token:
+        share_url += "?" + urlencode({"token": embedding.partner_token})
+    context.update(
+        pledge=pledge,
+        # Staff rich text, sanitised by richtext.sanitise when it was saved.
+        statement=Markup(pledge.statement_html),
+        partner=embedding.partner,
+        parent_origin=embedding.parent_origin,
+        total=total,
+        share_url=share_url,
+        privacy_url=pledge.privacy_url or f"/pledge/{pledge.slug}/privacy",
+    )
+    headers = {"Content-Security-Policy": csp(embedding.frame_ancestors), "Cache-Control": "no-store"}
+    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, template, context, status_code=status_code, headers=headers
+    )
+
+
+def _form_response(
+    request: Request,
+    services: Services,
+    embedding: Embedding,
+    form: SignForm,
+    claim: FormClaim,
+    total: int,
+    message: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The sign form, with the person's input kept and a fresh form token."""
+    form.form_token = services.tokens.form_token(claim)
+    if wants_json(request):
+        body = {"status": "invalid", "errors": form.errors, "message": message, "form_token": form.form_token}
+        return JSONResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+    return _respond(
+        request, services, "embed.html", embedding, total, status_code, form=form, message=message
+    )
+
+
+async def embed_page(request: Request) -> Response:
+    """GET /embed/{slug}: the pledge and its sign form, attributed to the token's partner."""
+    services: Services = request.app.state.services
+    embedding = await _embedding(request, services)
+    claim = FormClaim(
+        pledge_id=embedding.pledge.id,
+        partner_id=embedding.partner.id if embedding.partner else None,
+        origin=embedding.parent_origin,
+        rendered_at=services.clock(),
+        attribution=clean_attribution(request.query_params, ATTRIBUTION_PARAMS),
+    )
+    total = (await services.catalog.counts(embedding.pledge.id)).total
+    return _form_response(request, services, embedding, SignForm(), claim, total)
+
+
+def _refuse_cross_site(request: Request, public_url: str) -> None:
+    """Only our own form may sign: no other page can make its visitors' browsers post here."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise Forbidden(CROSS_SITE)
+        return
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a browser form post (or a very old browser): the form token still rules
+    if origin not in {_origin_of(str(request.base_url)), _origin_of(public_url)}:
+        raise Forbidden(CROSS_SITE)
+
+
+async def sign(request: Request) -> Response:
+    """POST /embed/{slug}/sign: validate, store (attributed by the form token only), thank."""
+    services: Services = request.app.state.services
+    settings = services.settings
+    pledge = await services.catalog.pledge(request.path_params["slug"])
+    _refuse_cross_site(request, settings.public_url)
+    client = request.client.host if request.client else "unknown"
+    wait = services.client_limiter.hit(services.client_keys.key(client))
+    if wait:
+        raise TooManyRequests(SLOW_DOWN, wait)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise UnsupportedMediaType(NOT_A_FORM)
+    async with request.form(max_files=0, max_fields=20) as data:
+        form = SignForm.from_post({k: v for k, v in data.items() if isinstance(v, str)})
+
+    claim = services.tokens.read_form_token(form.form_token)
+    if claim.pledge_id != pledge.id:
+        raise BadRequest(OTHER_PLEDGE)
+    partner = None
+    if claim.partner_id is not None:
+        partner = await services.catalog.partner(claim.partner_id)
+        if partner is None or partner.revoked:
+            raise Forbidden(REVOKED)
+    embedding = Embedding(
+        pledge,
+        partner,
+        services.tokens.partner_token(partner) if partner else "",
+        partner.origins if partner else settings.direct_frame_origins,
+        claim.origin,
+    )
+    now = services.clock()
+    fresh = FormClaim(claim.pledge_id, claim.partner_id, claim.origin, now, claim.attribution)
+
+    async def again(message: str, status_code: int = 200) -> Response:
+        total = (await services.catalog.counts(pledge.id)).total
+        return _form_response(request, services, embedding, form, fresh, total, message, status_code)
+
+    if form.is_bot:
+        # Answer a bot exactly as a person, so it learns nothing; store nothing.
+        return await _thank(request, services, embedding, form, None)
+    age = now - claim.rendered_at
+    if age > settings.form_token_hours * 3600:
+        return await again(FORM_EXPIRED)
+    if age < settings.min_fill_seconds:
+        return await again(TOO_QUICK)
+    if not form.validate():
+        return await again("", status_code=400)
+    wait = services.partner_limiter.hit(f"partner:{claim.partner_id or 'direct'}")
+    if wait:
+        raise TooManyRequests(PARTNER_BUSY, wait)
+
+    result = await services.writer.submit(
+        NewSignature(
+            pledge_id=pledge.id,
+            partner_id=claim.partner_id,
+            email=form.email,
+            name=form.name,
+            occupation=form.occupation,
+            organisation=form.organisation,
+            opt_in_updates=form.opt_in_updates,
+            opt_in_partner=form.opt_in_partner and partner is not None,
+            origin=claim.origin,
+            attribution=claim.attribution,
+            created_at=services.utc_now(),
+        )
+    )
+    # New or already signed: the same answer, so the form never reveals who has signed.
+    return await _thank(request, services, embedding, form, result.total)
+
+
+async def _thank(
+    request: Request, services: Services, embedding: Embedding, form: SignForm, total: int | None
+) -> Response:
+    if total is None:
+        total = (await services.catalog.counts(embedding.pledge.id)).total
+    if wants_json(request):
+        return JSONResponse({"status": "signed", "total": total}, headers={"Cache-Control": "no-store"})
+    return _respond(request, services, "thanks.html", embedding, total, name=form.name)
+
+
+async def counter_page(request: Request) -> Response:
+    """GET /embed/{slug}/counter: the counter-only badge, with a progress bar toward a goal."""
+    services: Services = request.app.state.services
+    embedding = await _embedding(request, services)
+    total = (await services.catalog.counts(embedding.pledge.id)).total
+    goal_param = request.query_params.get("goal", "")
+    goal = embedding.pledge.goal
+    if goal_param.isdigit() and 0 < int(goal_param) < 10**9:
+        goal = int(goal_param)
+    return _respond(request, services, "counter.html", embedding, total, goal=goal)
+
+
+async def privacy_page(request: Request) -> Response:
+    """GET /pledge/{slug}/privacy: the plain-words notice the form links to."""
+    services: Services = request.app.state.services
+    pledge = await services.catalog.pledge(request.path_params["slug"])
+    total = (await services.catalog.counts(pledge.id)).total
+    return _respond(request, services, "privacy.html", Embedding(pledge, None, "", ()), total)

@@ -1,0 +1,102 @@
+"""The one writer: signatures from concurrent requests are committed in batches (group commit).
+
+Each request hands its signature to `submit` and waits for the commit of the batch it landed
+in, so no answer is given before the row is durable. While one batch commits, the next one
+gathers, so under load a single fsync covers many signatures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiosqlite
+
+from . import queries
+from .errors import Unavailable
+from .models import NewSignature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    created: bool  # False: this email had already signed (answered the same way)
+    total: int  # the pledge's count after the commit
+
+
+_Pending = tuple[NewSignature, "asyncio.Future[WriteResult]"]
+
+
+class SignatureWriter:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        batch_size: int = 256,
+        on_commit: Callable[[set[int]], None] | None = None,
+    ) -> None:
+        self._conn = conn
+        self._batch_size = batch_size
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="signature-writer")
+
+    async def submit(self, signature: NewSignature) -> WriteResult:
+        """Queue one signature and return once its batch is committed."""
+        if self._closing or self._task is None:
+            raise Unavailable("The service is restarting; please sign again in a moment.")
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((signature, future))
+        return await future
+
+    async def close(self) -> None:
+        """Stop taking signatures, commit everything already queued, then stop."""
+        self._closing = True
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            inserted, totals = await queries.insert_signatures(self._conn, [s for s, _ in batch])
+        except Exception:
+            if len(batch) > 1:
+                # One bad row must not fail its neighbours: retry them one by one.
+                for item in batch:
+                    await self._commit([item])
+                return
+            log.exception("could not write a signature")
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(
+                    Unavailable("We could not record your signature just now; please try again.")
+                )
+            return
+        if self._on_commit:
+            self._on_commit(set(totals))
+        for signature, future in batch:
+            if not future.done():  # the client may have gone; the row is stored regardless
+                key = (signature.pledge_id, signature.email)
+                future.set_result(WriteResult(key in inserted, totals[signature.pledge_id]))
