@@ -1,0 +1,155 @@
+"""Factories shared by the tests: apps with overrides, pledges, partners, a fake clock, and a
+signer that walks the real embed → sign path. Every test gets its own SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from widget_server import admin
+from widget_server.app import create_app
+from widget_server.models import Pledge
+from widget_server.settings import Settings
+
+PARTNER_ORIGIN = "https://riverside.example"
+STATEMENT = "<p>We ask public services to keep personal data <strong>away</strong> from enforcement.</p>"
+
+
+class FakeClock:
+    """Wall-clock seconds that move only when a test says so."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "secret_key": "test-secret-key",
+            "public_url": "http://testserver",
+            "cache_seconds": 0.0,
+        }
+        values.update(overrides)
+        return Settings.from_env(environ={}, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def make_pledge(settings: Settings, **overrides: Any) -> Pledge:
+    values: dict[str, Any] = {
+        "slug": "data-firewall",
+        "title": "Keep our data safe",
+        "statement_html": STATEMENT,
+        "goal": 1000,
+    }
+    values.update(overrides)
+
+    async def go() -> Pledge:
+        async with admin.open_db(settings) as conn:
+            return await admin.add_pledge(conn, **values)
+
+    return run(go())  # type: ignore[no-any-return]
+
+
+def make_partner(
+    settings: Settings, slug: str = "data-firewall", name: str = "Riverside", origins: tuple[str, ...] = (PARTNER_ORIGIN,)
+) -> admin.PartnerCredentials:
+    async def go() -> admin.PartnerCredentials:
+        async with admin.open_db(settings) as conn:
+            return await admin.add_partner(conn, settings, slug, name, list(origins))
+
+    return run(go())  # type: ignore[no-any-return]
+
+
+def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        async with admin.open_db(settings) as conn:
+            return await admin.stats(conn, slug)
+
+    return run(go())  # type: ignore[no-any-return]
+
+
+FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
+
+
+def form_token_of(html: str) -> str:
+    match = FORM_TOKEN.search(html)
+    assert match, "the page has no sign form"
+    return match.group(1)
+
+
+@dataclass
+class Signer:
+    """Drives the real pages: render the embed, wait like a person, post the form."""
+
+    client: TestClient
+    clock: FakeClock
+    slug: str = "data-firewall"
+    token: str = ""
+    parent: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+
+    def embed(self, **headers: str) -> httpx.Response:
+        params = dict(self.query)
+        if self.token:
+            params["token"] = self.token
+        if self.parent:
+            params["parent"] = self.parent
+        return self.client.get(f"/embed/{self.slug}", params=params, headers=headers)
+
+    def sign(self, json: bool = False, wait: float = 5.0, **fields: str) -> httpx.Response:
+        page = self.embed()
+        assert page.status_code == 200, page.text
+        self.clock.advance(wait)
+        data = {"name": "Ana Teacher", "email": "ana@example.org", "form_token": form_token_of(page.text)}
+        data.update(fields)
+        headers = {"Accept": "application/json"} if json else {}
+        return self.client.post(f"/embed/{self.slug}/sign", data=data, headers=headers)
+
+
+@pytest.fixture
+def make_client(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> Iterator[Callable[..., TestClient]]:
+    """make_client(**setting_overrides) → a TestClient whose lifespan has run."""
+    opened: list[TestClient] = []
+
+    def make(settings: Settings | None = None, **overrides: Any) -> TestClient:
+        client = TestClient(create_app(settings or make_settings(**overrides), clock=clock))
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in reversed(opened):
+        client.__exit__(None, None, None)
