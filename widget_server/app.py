@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         db.migrate(settings.database)
         reader = await db.connect(settings.database)
         writer_conn = await db.connect(settings.database)
-        catalog = Catalog(reader, settings.cache_seconds)
+        catalog = Catalog(reader, settings.cache_seconds, clock)
         writer = SignatureWriter(
             writer_conn, batch_size=settings.batch_size, on_commit=catalog.counts_changed
         )

@@ -85,14 +85,19 @@ def run_demo(settings: Settings, host: str, port: int, partner_port: int) -> Non
     partner_server = uvicorn.Server(
         uvicorn.Config(partner_site(creds, settings.public_url), host=host, port=partner_port, log_config=None)
     )
-    print(
-        f"\n  Widget server:  {settings.public_url}\n"
-        f"  Partner's page: {partner_origin}/   <- open this and sign\n"
-        f"  Then:           widget-server stats {SLUG}\n",
-        flush=True,
-    )
+
+    async def announce() -> None:
+        while not (widget_server.started and partner_server.started):
+            await asyncio.sleep(0.05)
+        print(
+            f"\n  Widget server:  {settings.public_url}\n"
+            f"  Partner's page: {partner_origin}/   <- open this in a browser and sign\n"
+            f"  Then:           widget-server stats {SLUG}\n"
+            "  Stop with Ctrl-C.\n",
+            flush=True,
+        )
 
     async def both() -> None:
-        await asyncio.gather(widget_server.serve(), partner_server.serve())
+        await asyncio.gather(widget_server.serve(), partner_server.serve(), announce())
 
     asyncio.run(both())

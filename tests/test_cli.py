@@ -1,0 +1,182 @@
+"""The `widget-server` command, run as a person runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Signer, make_client  # noqa: F401  (fixture re-export for clarity)
+from widget_server.settings import Settings
+
+
+class CLI:
+    def __init__(self, tmp_path: Path) -> None:
+        self.data = tmp_path / "data"
+        self.statement = tmp_path / "statement.html"
+        self.statement.write_text("<p>Keep our data <em>safe</em>.</p><script>alert(1)</script>")
+        self.env = {
+            **os.environ,
+            "WIDGET_DATA_DIR": str(self.data),
+            "WIDGET_PUBLIC_URL": "https://widgets.example",
+        }
+        self.env.pop("WIDGET_DB", None)
+        self.env.pop("WIDGET_SECRET_KEY", None)
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "widget_server.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=60,
+        )
+
+    def ok(self, *args: str) -> str:
+        done = self(*args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def add_pledge(self, slug: str = "data-firewall") -> None:
+        self.ok("pledge", "add", slug, "--title", "Keep our data safe", "--statement-file", str(self.statement))
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    return CLI(tmp_path)
+
+
+def test_partner_add_prints_id_token_and_a_paste_ready_snippet(cli: CLI) -> None:
+    cli.add_pledge()
+    out = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside",
+                            "--origin", "https://Riverside.example/", "--origin", "http://localhost:8001", "--json"))
+    assert out["id"] == 1
+    assert out["origins"] == ["https://riverside.example", "http://localhost:8001"]
+    assert out["token"] and out["token"] in out["snippet"]
+    assert '<script async src="https://widgets.example/widget.js"></script>' in out["snippet"]
+    assert 'data-pledge="data-firewall"' in out["snippet"]
+    assert 'data-kind="counter"' in out["counter_snippet"]
+    assert out["iframe_snippet"].startswith('<iframe src="https://widgets.example/embed/data-firewall?token=')
+
+
+def test_first_use_creates_the_data_dir_and_a_private_secret_key(cli: CLI) -> None:
+    cli.add_pledge()
+    assert (cli.data / "widget.sqlite3").exists()
+    add = ("partner", "add", "data-firewall", "--origin", "https://a.example", "--json")
+    token = json.loads(cli.ok(*add, "--name", "A"))["token"]
+    key = cli.data / "secret.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(key.read_text().strip()) >= 40
+    # The same key signs next time, so tokens already handed out stay valid.
+    again = json.loads(cli.ok(*add, "--name", "B"))["token"]
+    settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)})
+    from widget_server.tokens import Tokens
+
+    assert Tokens(settings.signing_keys()).read_partner_token(token).partner_id == 1
+    assert Tokens(settings.signing_keys()).read_partner_token(again).partner_id == 2
+
+
+def test_db_flag_and_widget_db_variable_choose_the_database(cli: CLI, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+    cli.ok("pledge", "add", "p1", "--title", "T", "--statement-file", str(cli.statement), "--db", str(elsewhere))
+    assert elsewhere.exists()
+    assert json.loads(cli("stats", "p1", "--json", env={"WIDGET_DB": str(elsewhere)}).stdout)["total"] == 0
+    assert cli("stats", "p1").returncode == 1  # not in the default database
+
+
+def test_rotate_and_revoke(cli: CLI) -> None:
+    cli.add_pledge()
+    first = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin",
+                              "https://r.example", "--json"))
+    rotated = json.loads(cli.ok("partner", "rotate", "data-firewall", "Riverside", "--json"))
+    assert rotated["token"] != first["token"]
+    assert rotated["token_version"] == 2
+    assert "Revoked 'Riverside'" in cli.ok("partner", "revoke", "data-firewall", "Riverside")
+    stats = json.loads(cli.ok("stats", "data-firewall", "--json"))
+    assert stats["partners"][0]["revoked"] is True
+
+
+def test_stats_and_export_after_real_signatures(cli: CLI, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+    cli.add_pledge()
+    creds = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin",
+                              "https://r.example", "--json"))
+    settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)}, cache_seconds=0.0)
+    client = make_client(settings)
+    signer = Signer(client, clock, token=creds["token"], query={"source": "newsletter"})
+    signer.sign(name="=HYPERLINK(\"http://x\")", email="a@example.org", occupation="Nurse")
+    Signer(client, clock).sign(name="Bo, \"the\" Builder", email="b@example.org", organisation="Bo & Co")
+
+    stats = json.loads(cli.ok("stats", "data-firewall", "--json"))
+    assert stats["total"] == 2
+    assert stats["direct"] == 1
+    assert stats["partners"] == [{"name": "Riverside", "count": 1, "revoked": False,
+                                  "last_signed_on": stats["days"][0]["day"]}]
+
+    exported = list(csv.DictReader(io.StringIO(cli.ok("export", "data-firewall"))))
+    assert [row["email"] for row in exported] == ["a@example.org", "b@example.org"]
+    first, second = exported
+    assert first["name"] == "'=HYPERLINK(\"http://x\")"  # neutralised for spreadsheets
+    assert (first["partner"], first["source"], first["occupation"]) == ("Riverside", "newsletter", "Nurse")
+    assert (second["name"], second["organisation"], second["partner"]) == ("Bo, \"the\" Builder", "Bo & Co", "")
+    assert first["created_at"].endswith("Z") and "T" in first["created_at"]
+    for column in ("email", "name", "occupation", "organisation", "partner", "source", "created_at"):
+        assert column in first
+
+
+def run_error(cli: CLI, *args: str, env: dict[str, str] | None = None) -> str:
+    done = cli(*args, env=env)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_cli_error_paths_are_one_clear_line(cli: CLI, tmp_path: Path) -> None:
+    cli.add_pledge()
+    cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin", "https://r.example")
+    cases = [
+        (("stats", "nope"), "There is no pledge called 'nope'."),
+        (("export", "nope"), "There is no pledge called 'nope'."),
+        (("partner", "add", "nope", "--name", "X", "--origin", "https://x.example"), "no pledge called 'nope'"),
+        (("partner", "add", "data-firewall", "--name", "X", "--origin", "not a url"), "An origin looks like"),
+        (("partner", "add", "data-firewall", "--name", "X", "--origin", "https://x.example/path"), "no path"),
+        (("partner", "add", "data-firewall", "--name", "X"), "Give at least one --origin"),
+        (("partner", "add", "data-firewall", "--name", "Riverside", "--origin", "https://r.example"), "already has"),
+        (("partner", "rotate", "data-firewall", "Nobody"), "has no partner called 'Nobody'"),
+        (("partner", "revoke", "data-firewall", "Nobody"), "has no partner called 'Nobody'"),
+        (("pledge", "add", "data-firewall", "--title", "T", "--statement-file", str(cli.statement)), "already exists"),
+        (("pledge", "add", "new", "--title", "T", "--statement-file", str(tmp_path / "missing.html")),
+         "Cannot read the statement file"),
+        (("pledge", "add", "Bad Slug!", "--title", "T", "--statement-file", str(cli.statement)), "A slug is"),
+        (("pledge", "add", "g", "--title", "T", "--statement-file", str(cli.statement), "--goal", "0"), "goal"),
+        (("backup", str(cli.statement)), "already exists"),
+        (("backup", str(tmp_path / "no" / "such" / "dir.sqlite3")), "does not exist"),
+    ]
+    for args, expected in cases:
+        assert expected in run_error(cli, *args), args
+
+
+def test_a_database_path_that_is_not_a_database_is_one_line(cli: CLI) -> None:
+    line = run_error(cli, "stats", "x", "--db", str(cli.statement))
+    assert "not a usable widget database" in line
+
+
+def test_bad_settings_are_one_line(cli: CLI) -> None:
+    cli.add_pledge()
+    assert "rate limit looks like" in run_error(cli, "serve", "--port", "1", env={"WIDGET_RATE_LIMIT": "lots"})
+    assert "must be a number" in run_error(cli, "stats", "data-firewall", env={"WIDGET_CACHE_SECONDS": "soon"})
+
+
+def test_backup_is_a_consistent_openable_copy(cli: CLI, tmp_path: Path) -> None:
+    cli.add_pledge()
+    dest = tmp_path / "backup.sqlite3"
+    assert "Backed up" in cli.ok("backup", str(dest))
+    assert json.loads(cli.ok("stats", "data-firewall", "--json", "--db", str(dest)))["pledge"] == "data-firewall"

@@ -1,0 +1,120 @@
+"""Partner tokens: tampered, rotated-out and revoked tokens are refused with a clear sentence."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge
+from widget_server import admin
+from widget_server.tokens import REVOKED, ROTATED, TAMPERED
+
+
+def rotate(settings, name: str = "Riverside") -> admin.PartnerCredentials:  # type: ignore[no-untyped-def]
+    async def go() -> admin.PartnerCredentials:
+        async with admin.open_db(settings) as conn:
+            return await admin.rotate_partner(conn, settings, "data-firewall", name)
+
+    return asyncio.run(go())
+
+
+def revoke(settings, name: str = "Riverside") -> None:  # type: ignore[no-untyped-def]
+    async def go() -> None:
+        async with admin.open_db(settings) as conn:
+            await admin.revoke_partner(conn, "data-firewall", name)
+
+    asyncio.run(go())
+
+
+def tampered_versions(token: str) -> list[str]:
+    payload, signature = token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    return [
+        payload + "." + flipped,  # signature altered
+        payload[:-1] + ("x" if payload[-1] != "x" else "y") + "." + signature,  # payload altered
+        payload,  # signature removed
+        token + "x",
+        "not-a-token",
+    ]
+
+
+@pytest.fixture
+def setup(settings, make_client, clock):  # type: ignore[no-untyped-def]
+    make_pledge(settings)
+    creds = make_partner(settings)
+    return settings, make_client(settings), clock, creds
+
+
+def test_tampered_token_is_refused_with_a_sentence_and_no_framing(setup) -> None:  # type: ignore[no-untyped-def]
+    _, client, clock, creds = setup
+    for bad in tampered_versions(creds.token):
+        page = Signer(client, clock, token=bad).embed()
+        assert page.status_code == 403
+        assert TAMPERED.replace("'", "&#39;") in page.text
+        assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
+        count = client.get("/api/pledges/data-firewall/count", params={"token": bad})
+        assert count.status_code == 403
+        assert count.json()["error"]["message"] == TAMPERED
+
+
+def test_rotated_out_token_is_refused_and_the_new_one_works(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, client, clock, old = setup
+    new = rotate(settings)
+    assert new.token != old.token
+    refused = Signer(client, clock, token=old.token).embed()
+    assert refused.status_code == 403
+    assert "has been replaced by a newer one" in refused.text
+    # The old token was genuinely issued for the partner's site, so the partner's own page may
+    # show why the form is gone.
+    assert refused.headers["content-security-policy"].endswith(f"frame-ancestors {PARTNER_ORIGIN}")
+    assert Signer(client, clock, token=new.token).embed().status_code == 200
+    assert client.get("/api/pledges/data-firewall/count", params={"token": old.token}).json() == {
+        "error": {"status": 403, "message": ROTATED}
+    }
+
+
+def test_revoked_partner_is_refused_and_cannot_sign_with_an_open_form(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, client, clock, creds = setup
+    signer = Signer(client, clock, token=creds.token)
+    page = signer.embed()  # a supporter opened the form before the revocation
+    revoke(settings)
+    refused = signer.embed()
+    assert refused.status_code == 403
+    assert "switched off by the campaign" in refused.text
+    clock.advance(5)
+    from tests.conftest import form_token_of
+
+    answer = client.post(
+        "/embed/data-firewall/sign",
+        data={"name": "Ana", "email": "ana@example.org", "form_token": form_token_of(page.text)},
+    )
+    assert answer.status_code == 403
+    assert REVOKED in answer.text.replace("&#39;", "'")
+
+
+def test_rotation_reinstates_a_revoked_partner(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, client, clock, _ = setup
+    revoke(settings)
+    creds = rotate(settings)
+    assert Signer(client, clock, token=creds.token).sign().status_code == 200
+
+
+def test_token_for_another_pledge_is_refused(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, client, clock, creds = setup
+    make_pledge(settings, slug="other-pledge", title="Other")
+    page = Signer(client, clock, slug="other-pledge", token=creds.token).embed()
+    assert page.status_code == 403
+    assert "belongs to a different pledge" in page.text
+
+
+def test_revocation_reaches_a_running_server_within_the_cache_time(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(cache_seconds=2.0)
+    make_pledge(settings)
+    creds = make_partner(settings)
+    signer = Signer(make_client(settings), clock, token=creds.token)
+    assert signer.embed().status_code == 200
+    revoke(settings)  # from another process, as the CLI does
+    assert signer.embed().status_code == 200  # still cached: the documented delay
+    clock.advance(2.5)
+    assert signer.embed().status_code == 403
