@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Signer, make_client  # noqa: F401  (fixture re-export for clarity)
+from tests.conftest import Signer
 from widget_server.settings import Settings
 
 
