@@ -25,6 +25,8 @@
     for (var i = 0; i < nodes.length; i++) nodes[i].textContent = text;
     var labels = document.querySelectorAll("[data-count-label]");
     for (var j = 0; j < labels.length; j++) labels[j].textContent = total === 1 ? "person has" : "people have";
+    var bars = document.querySelectorAll("progress.goal");
+    for (var k = 0; k < bars.length; k++) bars[k].value = Math.min(total, bars[k].max);
   }
 
   function showErrors(form, result) {
@@ -51,7 +53,10 @@
 
   function showThanks(form, result) {
     var thanks = document.querySelector("[data-thanks]");
+    var tally = document.querySelector("[data-tally]");
     setCount(result.total);
+    // The thank-you carries the new count; one count on screen is clearer than two.
+    if (tally) tally.hidden = true;
     form.hidden = true;
     thanks.hidden = false;
     thanks.querySelector("[data-thanks-heading]").focus();
@@ -88,6 +93,15 @@
         });
     });
   }
+
+  // A sibling widget on the same page was signed: the loader passes on the new count.
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.source !== window.parent || !parentOrigin || event.origin !== parentOrigin) return;
+    if (data && data.type === "pledge:count" && typeof data.total === "number" && data.total >= 0) {
+      setCount(Math.floor(data.total));
+    }
+  });
 
   var form = document.querySelector("[data-sign-form]");
   if (form) enhance(form);

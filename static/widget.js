@@ -54,10 +54,19 @@
       if (data.type === "pledge:resize" && data.height > 0 && data.height < 20000) {
         widget.frame.style.height = Math.ceil(data.height) + "px";
       } else if (data.type === "pledge:signed") {
+        var pledge = widget.el.getAttribute("data-pledge");
+        var total = Number(data.total) || 0;
         widget.el.dispatchEvent(new CustomEvent("pledge:signed", {
           bubbles: true,
-          detail: { pledge: widget.el.getAttribute("data-pledge"), total: Number(data.total) || 0 }
+          detail: { pledge: pledge, total: total }
         }));
+        // Other widgets of the same pledge on this page (a counter badge) show the new count too.
+        mounted.forEach(function (other) {
+          var target = other.frame.contentWindow;
+          if (other !== widget && target && other.el.getAttribute("data-pledge") === pledge) {
+            target.postMessage({ type: "pledge:count", total: total }, server);
+          }
+        });
       }
     }
   });

@@ -82,7 +82,10 @@ def make_pledge(settings: Settings, **overrides: Any) -> Pledge:
 
 
 def make_partner(
-    settings: Settings, slug: str = "data-firewall", name: str = "Riverside", origins: tuple[str, ...] = (PARTNER_ORIGIN,)
+    settings: Settings,
+    slug: str = "data-firewall",
+    name: str = "Riverside",
+    origins: tuple[str, ...] = (PARTNER_ORIGIN,),
 ) -> admin.PartnerCredentials:
     async def go() -> admin.PartnerCredentials:
         async with admin.open_db(settings) as conn:
