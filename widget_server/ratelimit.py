@@ -2,12 +2,15 @@
 
 A client key is an HMAC of its IP under a random secret that lives only in memory and is
 replaced every day: a plain hash of an IPv4 address could be reversed by trying all 2**32.
+An IPv6 client is keyed by its /64 network: one home connection or phone is given a whole /64
+and can pick a fresh address in it for every request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
@@ -30,6 +33,19 @@ def parse_rate(text: str) -> tuple[int, float] | None:
     return int(match.group(1)), _UNITS[match.group(2)]
 
 
+def client_network(host: str) -> str:
+    """What one client controls: its IPv4 address, or its IPv6 /64 (IPv4-mapped → IPv4)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class ClientKeys:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -39,7 +55,7 @@ class ClientKeys:
     def key(self, ip: str) -> str:
         if self._clock() - self._born > KEY_LIFETIME:
             self._secret, self._born = secrets.token_bytes(32), self._clock()
-        return hmac.new(self._secret, ip.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._secret, client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class RateLimiter:

@@ -9,13 +9,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType
+from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType, WidgetError
 from ..headers import csp
 from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 from ..services import Services
 from ..signing import SignForm, clean_attribution
 from ..tokens import FORM_EXPIRED, REVOKED, FormClaim
-from .errors import wants_json
+from .errors import error_response, wants_json
 
 TOO_QUICK = "Thank you! Just checking a person is signing: please press Sign again."
 CROSS_SITE = "Signatures can only be sent from the pledge's own form."
@@ -151,37 +151,65 @@ def _refuse_cross_site(request: Request, public_url: str) -> None:
         raise Forbidden(CROSS_SITE)
 
 
-async def sign(request: Request) -> Response:
-    """POST /embed/{slug}/sign: validate, store (attributed by the form token only), thank."""
-    services: Services = request.app.state.services
-    settings = services.settings
-    pledge = await services.catalog.pledge(request.path_params["slug"])
-    _refuse_cross_site(request, settings.public_url)
-    client = request.client.host if request.client else "unknown"
-    wait = services.client_limiter.hit(services.client_keys.key(client))
-    if wait:
-        raise TooManyRequests(SLOW_DOWN, wait)
+async def _read_submission(
+    request: Request, services: Services, pledge: Pledge
+) -> tuple[SignForm, FormClaim, Embedding]:
+    """The posted form and what its form token says: the only source of attribution."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         raise UnsupportedMediaType(NOT_A_FORM)
     async with request.form(max_files=0, max_fields=20) as data:
         form = SignForm.from_post({k: v for k, v in data.items() if isinstance(v, str)})
-
     claim = services.tokens.read_form_token(form.form_token)
     if claim.pledge_id != pledge.id:
         raise BadRequest(OTHER_PLEDGE)
     partner = None
     if claim.partner_id is not None:
         partner = await services.catalog.partner(claim.partner_id)
-        if partner is None or partner.revoked:
+        if partner is None:
             raise Forbidden(REVOKED)
+        if partner.revoked:
+            raise TokenError(REVOKED, partner.origins)
     embedding = Embedding(
         pledge,
         partner,
         services.tokens.partner_token(partner) if partner else "",
-        partner.origins if partner else settings.direct_frame_origins,
+        partner.origins if partner else services.settings.direct_frame_origins,
         claim.origin,
     )
+    return form, claim, embedding
+
+
+async def sign(request: Request) -> Response:
+    """POST /embed/{slug}/sign: validate, store (attributed by the form token only), thank."""
+    services: Services = request.app.state.services
+    pledge = await services.catalog.pledge(request.path_params["slug"])
+    _refuse_cross_site(request, services.settings.public_url)
+    client = request.client.host if request.client else "unknown"
+    # Every post counts against its client, whatever it holds.
+    wait = services.client_limiter.hit(services.client_keys.key(client))
+    try:
+        form, claim, embedding = await _read_submission(request, services, pledge)
+    except WidgetError:
+        if wait:
+            raise TooManyRequests(SLOW_DOWN, wait) from None
+        raise
+    # From here on a refusal is shown inside the partner's frame: with JavaScript off, one that
+    # may not be framed there would leave the supporter looking at a blank, blocked frame.
+    if wait:
+        return error_response(request, TooManyRequests(SLOW_DOWN, wait), embedding.frame_ancestors)
+    try:
+        return await _sign(request, services, embedding, form, claim)
+    except WidgetError as exc:
+        return error_response(request, exc, embedding.frame_ancestors)
+
+
+async def _sign(
+    request: Request, services: Services, embedding: Embedding, form: SignForm, claim: FormClaim
+) -> Response:
+    """The checks a person can fail (bot, timing, fields, partner limit), then the stored signature."""
+    settings = services.settings
+    pledge, partner = embedding.pledge, embedding.partner
     now = services.clock()
     fresh = FormClaim(claim.pledge_id, claim.partner_id, claim.origin, now, claim.attribution)
 

@@ -22,13 +22,19 @@ def wants_json(request: Request) -> bool:
 
 async def widget_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, WidgetError)
+    # A revoked or replaced token was genuinely issued for these origins: let the
+    # partner's own page show why the form is gone instead of a blank refused frame.
+    origins = exc.origins if isinstance(exc, TokenError) else ()
+    return error_response(request, exc, origins)
+
+
+def error_response(request: Request, exc: WidgetError, frame_ancestors: tuple[str, ...] = ()) -> Response:
+    """The human sentence as HTML or JSON; framable only by `frame_ancestors` (none by default)."""
     headers = {}
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, TokenError) and exc.origins:
-        # A revoked or replaced token was genuinely issued for these origins: let the
-        # partner's own page show why the form is gone instead of a blank refused frame.
-        headers["Content-Security-Policy"] = csp(exc.origins)
+    if frame_ancestors:
+        headers["Content-Security-Policy"] = csp(frame_ancestors)
     if exc.status >= 500:
         log.error("%s %s answered %d: %s", request.method, request.url.path, exc.status, exc.message)
     if wants_json(request):
