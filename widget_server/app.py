@@ -12,6 +12,8 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
@@ -21,6 +23,7 @@ from .catalog import Catalog
 from .errors import WidgetError
 from .headers import SecurityHeadersMiddleware
 from .logs import AccessLogMiddleware
+from .pagecache import PageCache
 from .proxies import TrustedProxyMiddleware
 from .ratelimit import ClientKeys, RateLimiter, parse_rate
 from .services import Services
@@ -34,18 +37,26 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
+# Matched in order, one regular expression each: the routes a surge hits come first.
 routes = [
-    Route("/widget.js", assets.widget_js),
-    Route("/static/{name}", assets.static_file),
+    Route("/api/pledges/{slug}/count", api.count),
     Route("/embed/{slug}", embed.embed_page),
     Route("/embed/{slug}/sign", embed.sign, methods=["POST"]),
+    Route("/widget.js", assets.widget_js),
+    Route("/static/{name}", assets.static_file),
     Route("/embed/{slug}/counter", embed.counter_page),
     Route("/pledge/{slug}", embed.embed_page),
     Route("/pledge/{slug}/sign", embed.sign, methods=["POST"]),
     Route("/pledge/{slug}/privacy", embed.privacy_page),
-    Route("/api/pledges/{slug}/count", api.count),
     Route("/healthz", api.healthz),
 ]
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up before its request was read (a phone losing signal, mid-post): not an
+    error of ours, and nothing is stored. 499 is nginx's status for it; nobody receives it, but
+    the access log records it instead of an error with a traceback."""
+    return Response(status_code=499)
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Starlette:
@@ -60,10 +71,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db.migrate(settings.database)
         reader = await db.connect(settings.database)
-        writer_conn = await db.connect(settings.database)
         catalog = Catalog(reader, settings.cache_seconds, clock)
         writer = SignatureWriter(
-            writer_conn, batch_size=settings.batch_size, on_commit=catalog.counts_changed
+            settings.database, batch_size=settings.batch_size, on_commit=catalog.counts_committed
         )
         writer.start()
         app.state.services = Services(
@@ -82,7 +92,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         finally:
             # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
             await writer.close()
-            await writer_conn.close()
             await reader.close()
             log.info("stopped; every acknowledged signature is committed")
 
@@ -94,7 +103,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             Middleware(SecurityHeadersMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
-        exception_handlers={WidgetError: widget_error, HTTPException: http_error},
+        exception_handlers={WidgetError: widget_error, HTTPException: http_error, ClientDisconnect: client_gone},
         lifespan=lifespan,
     )
     # Autoescaping on for every template: signers' text is only ever shown escaped.
@@ -103,4 +112,5 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     app.state.templates = Jinja2Templates(env=environment)
     app.state.assets = assets.load_assets()
+    app.state.page_cache = PageCache()
     return app

@@ -1,12 +1,14 @@
 """Pledges, partners and counts held in memory for a moment, so hot pages skip the database.
 
 Rows are cached for `cache_seconds` (staff changes made by the CLI in another process, such
-as a revocation, take effect within that time). Counts are dropped as soon as the writer
-commits, so a supporter always sees their own signature counted.
+as a revocation, take effect within that time). Counts are replaced by the ones the writer read
+back in the transaction that changed them, so a supporter always sees their own signature
+counted, and a surge of signatures does not turn every page view into a database read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,27 +21,67 @@ from .models import Counts, Partner, Pledge
 
 
 class _TimedCache:
+    """Values kept for `ttl` seconds; concurrent misses on one key share a single load."""
+
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl
         self._clock = clock
         self._entries: dict[Any, tuple[float, Any]] = {}
         self._generation: dict[Any, int] = {}
+        # Under load many requests miss at the same moment (the entry just expired); without
+        # this each of them would read the database for the same row.
+        self._loading: dict[Any, asyncio.Future[Any]] = {}
+        # Changes made while a load was in flight, applied to what it read: in a surge some
+        # commit lands during nearly every load, and dropping those loads would leave the
+        # counts uncached, read again on every page view, for as long as the surge lasts.
+        self._changes: dict[Any, list[Callable[[Any], Any]]] = {}
 
     async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
         entry = self._entries.get(key)
         now = self._clock()
         if entry and now - entry[0] < self._ttl:
             return entry[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(key, load, now))
+            self._loading[key] = pending
+        # Shielded: one waiter giving up (a client that went away) must not cancel the others' load.
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: Any, load: Callable[[], Awaitable[Any]], now: float) -> Any:
         generation = self._generation.get(key, 0)
-        value = await load()
+        try:
+            value = await load()
+        finally:
+            if self._generation.get(key, 0) == generation:
+                self._loading.pop(key, None)
         # A load that raced with an invalidation may hold stale data: use it, keep it not.
         if self._generation.get(key, 0) == generation:
+            for change in self._changes.pop(key, ()):
+                value = change(value)
             self._entries[key] = (now, value)
         return value
 
     def invalidate(self, key: Any) -> None:
         self._entries.pop(key, None)
+        self._void_loads(key)
+
+    def update(self, key: Any, change: Callable[[Any], Any]) -> None:
+        """Change a kept value in place (its age stays), and the value of a load in flight.
+
+        `change` must give the same result applied to any older value, as setting absolute
+        figures does, since the load may or may not have read this change already.
+        """
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries[key] = (entry[0], change(entry[1]))
+        if key in self._loading:
+            self._changes.setdefault(key, []).append(change)
+
+    def _void_loads(self, key: Any) -> None:
         self._generation[key] = self._generation.get(key, 0) + 1
+        self._loading.pop(key, None)
+        self._changes.pop(key, None)
 
 
 class Catalog:
@@ -51,7 +93,7 @@ class Catalog:
     ) -> None:
         self._conn = conn
         self._rows = _TimedCache(cache_seconds, clock)
-        # Counts are exact for this process's own writes (invalidated on commit) and at most
+        # Counts are exact for this process's own writes (updated on commit) and at most
         # cache_seconds old for writes made elsewhere.
         self._counts = _TimedCache(cache_seconds, clock)
 
@@ -74,9 +116,24 @@ class Catalog:
             return Counts(total)
         return Counts(total, partners.get(partner_id, 0))
 
-    def counts_changed(self, pledge_ids: set[int]) -> None:
-        for pledge_id in pledge_ids:
-            self._counts.invalidate(pledge_id)
+    def counts_committed(self, result: queries.BatchResult) -> None:
+        """The writer committed: take the new counts it read back, instead of reading them again."""
+        partners_of: dict[int, dict[int, int]] = {}
+        for partner_id, (pledge_id, count) in result.partner_counts.items():
+            partners_of.setdefault(pledge_id, {})[partner_id] = count
+        for pledge_id, total in result.totals.items():
+            self._counts.update(pledge_id, _with_counts(total, partners_of.get(pledge_id, {})))
 
     async def ping(self) -> None:
         await queries.ping(self._conn)
+
+
+def _with_counts(
+    total: int, changed: dict[int, int]
+) -> Callable[[tuple[int, dict[int, int]]], tuple[int, dict[int, int]]]:
+    """A kept (total, partner counts) entry with the writer's new figures put in."""
+
+    def change(kept: tuple[int, dict[int, int]]) -> tuple[int, dict[int, int]]:
+        return total, {**kept[1], **changed}
+
+    return change

@@ -60,7 +60,10 @@ def migrate(path: Path) -> int:
     try:
         for pragma in PRAGMAS:
             conn.execute(pragma)
-        for version, script in migrations():
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        # Up to date (every command but the first): no write lock, so `stats` or `export` run
+        # beside a busy server never queue behind its writer, nor it behind them.
+        for version, script in (m for m in migrations() if m[0] > current):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Re-read inside the write lock: another process may have just migrated.
@@ -88,6 +91,18 @@ async def connect(path: Path) -> aiosqlite.Connection:
     conn.row_factory = sqlite3.Row
     for pragma in PRAGMAS:
         await conn.execute(pragma)
+    return conn
+
+
+def connect_sync(path: Path) -> sqlite3.Connection:
+    """A plain autocommit connection with our pragmas, for the writer's own thread.
+
+    `check_same_thread=False` because it is opened on the event loop's thread and then used
+    only by the writer's single worker thread, never by two threads at once.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
     return conn
 
 

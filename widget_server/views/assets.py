@@ -1,10 +1,14 @@
-"""The loader partners paste, the frame's script and its stylesheet: kept in memory, pre-gzipped."""
+"""The loader partners paste, the frame's script and its stylesheet: kept in memory, pre-gzipped.
+
+Every partner page view asks for the loader, so each answer is built once at start-up, headers
+included, and a request only picks one of three: not modified, gzipped, or plain.
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.requests import Request
@@ -15,6 +19,12 @@ from ..errors import NotFound
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> RawHeaders:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
 
 @dataclass(frozen=True)
 class Asset:
@@ -22,16 +32,46 @@ class Asset:
     gzipped: bytes
     etag: str
     media_type: str
+    # Ready-made response headers: (not modified, gzipped, plain).
+    headers: tuple[RawHeaders, RawHeaders, RawHeaders] = field(repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> Asset:
         body = path.read_bytes()
+        gzipped = gzip.compress(body, compresslevel=9, mtime=0)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        media_type = TYPES[path.suffix]
+        common = {
+            "ETag": etag,
+            # Short: a fixed loader reaches every partner page within minutes.
+            "Cache-Control": "public, max-age=300",
+            "Vary": "Accept-Encoding",
+            # The loader runs on partners' pages, so other origins must be able to load it.
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        }
         return cls(
             body=body,
-            gzipped=gzip.compress(body, compresslevel=9, mtime=0),
-            etag='"' + hashlib.sha256(body).hexdigest()[:16] + '"',
-            media_type=TYPES[path.suffix],
+            gzipped=gzipped,
+            etag=etag,
+            media_type=media_type,
+            headers=(
+                _raw(common),
+                _raw({**common, "Content-Encoding": "gzip", "Content-Length": str(len(gzipped)),
+                      "Content-Type": media_type}),
+                _raw({**common, "Content-Length": str(len(body)), "Content-Type": media_type}),
+            ),
         )
+
+
+class _Prebuilt(Response):
+    """A response whose body and headers were built in advance (Response.__init__ rebuilds them)."""
+
+    def __init__(self, body: bytes, raw_headers: RawHeaders, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        # A copy: middleware may change a response's header list in place.
+        self.raw_headers = list(raw_headers)
 
 
 def load_assets(directory: Path = STATIC_DIR) -> dict[str, Asset]:
@@ -42,20 +82,12 @@ def _serve(request: Request, name: str) -> Response:
     asset = request.app.state.assets.get(name)
     if asset is None:
         raise NotFound("There is no such file.")
-    headers = {
-        "ETag": asset.etag,
-        # Short: a fixed loader reaches every partner page within minutes.
-        "Cache-Control": "public, max-age=300",
-        "Vary": "Accept-Encoding",
-        # The loader runs on partners' pages, so other origins must be able to load it.
-        "Cross-Origin-Resource-Policy": "cross-origin",
-    }
+    not_modified, gzipped, plain = asset.headers
     if asset.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
+        return _Prebuilt(b"", not_modified, status_code=304)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+        return _Prebuilt(asset.gzipped, gzipped)
+    return _Prebuilt(asset.body, plain)
 
 
 async def widget_js(request: Request) -> Response:

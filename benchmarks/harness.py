@@ -1,0 +1,329 @@
+"""The parts of a benchmark run: processes, wrk, the machine, and the report.
+
+Servers run in their own processes and wrk in another, all over 127.0.0.1, so the figures
+include the real HTTP stack and nothing runs in the process being measured but the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+HOST = "127.0.0.1"
+PARTNER_ORIGIN = "https://partner.example"
+SLUG = "bench-pledge"
+STATEMENT = (
+    "<p>When people ask a public service for help, the details they give must be used for that"
+    " help alone.</p><p>We ask every school, surgery and job centre to promise that what they"
+    " know about the people they serve is <strong>never</strong> handed to immigration"
+    " enforcement.</p>"
+)
+
+
+class BenchmarkError(RuntimeError):
+    """Something kept the run from producing honest figures; the message says what."""
+
+
+def keep_logs(work_dir: Path) -> Path:
+    """Copy a failed run's server logs where they outlive its temporary directory."""
+    kept = ROOT / "benchmarks" / "results" / f"logs-{time.strftime('%Y%m%d-%H%M%S')}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in work_dir.rglob("*.log"):
+        shutil.copy(log, kept / f"{log.parent.name}-{log.name}")
+    return kept
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, response headers, body) of one GET, or POST when `data` is given; no redirects."""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.getheaders(), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, list(exc.headers.items()), exc.read()
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    status, _, body = fetch(url, headers=headers, timeout=timeout)
+    return status, body
+
+
+@dataclass
+class Server:
+    """A server process on 127.0.0.1:port whose output goes to a log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def rss_kib(self) -> dict[str, int]:
+        """VmRSS and VmHWM (peak) of the server process, in KiB, from /proc."""
+        found = {}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0])
+        return found
+
+    def log_errors(self) -> list[str]:
+        """Lines of its log that report an error or a lock, or are not our JSON at all."""
+        return [
+            line for line in self.log_path.read_text(errors="replace").splitlines()
+            if '"level": "error"' in line or '"level": "critical"' in line or "database is locked" in line
+            or not line.startswith("{")
+        ]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (all its threads), from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (the graceful stop), then SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return int(self.process.returncode)
+
+
+def start_server(
+    name: str, args: Sequence[str], env: dict[str, str], log_dir: Path, port: int | None = None,
+    ready_path: str = "/healthz", timeout: float = 30.0, cwd: Path = ROOT,
+) -> Server:
+    """Start `python args…` in `cwd` with --port, and wait until `ready_path` answers 200."""
+    port = port or free_port()
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, *args, "--host", HOST, "--port", str(port)],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(name, process, port, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchmarkError(f"{name} exited with {process.returncode} at start; see {log_path}")
+        with contextlib.suppress(OSError):
+            if http_get(server.url + ready_path, timeout=1.0)[0] == 200:
+                return server
+        time.sleep(0.05)
+    server.stop(5)
+    raise BenchmarkError(f"{name} did not answer within {timeout:.0f} s; see {log_path}")
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    errors: dict[str, int]
+    latency_ms: dict[str, float]
+    # The server's own CPU time per answered request (all its threads). Unlike req/s it hardly
+    # moves when other work shares the machine, so its ratio is the steadier comparison.
+    server_cpu_us: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def failures(self) -> int:
+        return sum(self.errors.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rps": round(self.rps, 1)}
+
+
+def wrk_available() -> str:
+    path = shutil.which("wrk")
+    if not path:
+        raise BenchmarkError("wrk is not installed: sudo apt-get install wrk (scripts/test does it).")
+    return path
+
+
+def run_wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    script: str | None = None,
+    script_args: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+    work_dir: Path,
+) -> WrkResult:
+    """One wrk run; the Lua report line is parsed, a non-answer or a non-2xx is an error."""
+    lua = (LUA_DIR / f"{script}.lua").read_text() if script else ""
+    script_path = work_dir / f"wrk-{script or 'get'}.lua"
+    script_path.write_text(lua + "\n" + (LUA_DIR / "report.lua").read_text())
+    command = [
+        wrk_available(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(script_path),
+    ]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
+    if script_args:
+        command += ["--", *script_args]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    match = re.search(r"^WRKJSON (.*)$", completed.stdout, re.MULTILINE)
+    if completed.returncode != 0 or not match:
+        raise BenchmarkError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")
+    data = json.loads(match.group(1))
+    return WrkResult(
+        requests=int(data["requests"]),
+        seconds=data["duration_us"] / 1e6,
+        errors={k: int(v) for k, v in data["errors"].items()},
+        latency_ms={k: round(v / 1000, 2) for k, v in data["latency_us"].items()},
+    )
+
+
+def _versions(names: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were taken on: they only mean something next to this."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    wrk_version = ""
+    with contextlib.suppress(OSError, BenchmarkError):
+        out = subprocess.run([wrk_available(), "-v"], capture_output=True, text=True, check=False)
+        wrk_version = (out.stdout + out.stderr).splitlines()[0].split(" Copyright")[0]
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor() or "unknown",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": wrk_version,
+        "packages": _versions(
+            ["starlette", "uvicorn", "uvloop", "httptools", "aiosqlite", "jinja2", "itsdangerous", "python-multipart"]
+        ),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+@dataclass
+class Pledge:
+    """A fresh database with one pledge and one partner, and what the load needs to use them."""
+
+    database: Path
+    secret_key: str
+    slug: str
+    partner_token: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def prepare_pledge(work_dir: Path, database: Path | None = None) -> Pledge:
+    """Create (or reuse) the benchmark pledge and its partner through the real admin code."""
+    from widget_server import admin, queries
+    from widget_server.settings import Settings
+
+    secret = secrets.token_urlsafe(32)
+    database = database or work_dir / "bench.sqlite3"
+    settings = Settings.from_env(environ={}, data_dir=work_dir, db_path=database, secret_key=secret)
+
+    async def go() -> str:
+        async with admin.open_db(settings) as conn:
+            pledge = await queries.pledge_by_slug(conn, SLUG)
+            if pledge is None:
+                pledge = await admin.add_pledge(
+                    conn, slug=SLUG, title="Keep public services safe to use", statement_html=STATEMENT, goal=10_000
+                )
+            partner = await queries.partner_by_name(conn, pledge.id, "Bench Partner")
+            if partner is None:
+                return (await admin.add_partner(conn, settings, SLUG, "Bench Partner", [PARTNER_ORIGIN])).token
+            return admin.credentials(settings, pledge, partner).token
+
+    token = asyncio.run(go())
+    env = {
+        "WIDGET_DATA_DIR": str(work_dir),
+        "WIDGET_DB": str(database),
+        "WIDGET_SECRET_KEY": secret,
+        "WIDGET_RATE_LIMIT": "off",
+        "WIDGET_PARTNER_RATE_LIMIT": "off",
+        "WIDGET_MIN_FILL_SECONDS": "0",
+    }
+    return Pledge(database, secret, SLUG, token, env)
+
+
+def integrity(database: Path) -> tuple[int, list[str]]:
+    """(rows, problems): the stored signatures, and where kept counts disagree with them."""
+    from widget_server import db, queries
+
+    async def go() -> tuple[int, list[str]]:
+        conn = await db.connect(database)
+        try:
+            async with conn.execute("SELECT COUNT(*) FROM signatures") as cursor:
+                row = await cursor.fetchone()
+            return int(row[0]) if row else 0, await queries.integrity(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@contextlib.contextmanager
+def servers_stopped(servers: list[Server]) -> Iterator[list[Server]]:
+    """Stop every server started inside, gracefully, whatever happens."""
+    try:
+        yield servers
+    finally:
+        for server in reversed(servers):
+            server.stop()

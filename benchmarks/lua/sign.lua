@@ -1,0 +1,27 @@
+-- Signing: a POST of the real form with a fresh email on every request.
+-- Arguments after `--`: form token, path, Accept header value, a prefix unique to this run.
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  token = args[1]
+  path = args[2]
+  accept = args[3]
+  prefix = args[4]
+  counter = 0
+  headers = {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Accept"] = accept,
+  }
+end
+
+function request()
+  counter = counter + 1
+  local body = "name=Bench+Signer&occupation=nurse&email=" .. prefix .. "-" .. tid .. "-" .. counter
+    .. "%40example.org&form_token=" .. token
+  return wrk.format("POST", path, headers, body)
+end

@@ -1,0 +1,62 @@
+"""The benchmark harness, run for a second per figure so it cannot rot between real runs.
+
+It asserts that the harness produced figures and kept the file it writes in shape, never how
+fast anything was: timing belongs in BENCHMARKS.md, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.harness import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_one_command_measures_ours_against_the_ceiling_and_writes_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text(
+        "# Benchmarks\n\nWhat we changed, written by hand.\n\n"
+        "<!-- benchmarks.run:begin -->\nold figures\n<!-- benchmarks.run:end -->\n\nMore notes.\n"
+    )
+    figures = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--duration", "1", "--warmup", "0", "--connections", "4",
+         "--scenarios", "sign_json,counter", "--with-headers-ceiling", "--scale-signatures", "1000",
+         "--output", str(report), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    data = json.loads(figures.read_text())
+    assert [row["scenario"] for row in data["rows"]] == ["sign_json", "counter"]
+    for row in data["rows"]:
+        for side in ("ours", "ceiling", "ceiling_headers"):
+            assert row[side]["requests"] > 0 and row[side]["rps"] > 0 and row[side]["server_cpu_us"] > 0
+            assert sum(row[side]["errors"].values()) == 0
+            assert 0 < row[side]["latency_ms"]["p50"] <= row[side]["latency_ms"]["p99"]
+        assert row["ratio_ceiling"] > 0 and row["cpu_ratio_ceiling"] > 0 and row["ratio_ceiling_headers"] > 0
+        assert row["met"] in ("yes", "**no**")
+    # Every signature wrk was answered for is stored (and the two the harness made to measure
+    # the answers), and the kept counts agree with the rows.
+    signed = data["rows"][0]["ours"]["requests"]
+    assert data["signatures_stored"] >= signed + 2
+    assert data["integrity_problems"] == []
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["python"]
+    assert data["scale"]["large"]["signatures"] == 1000
+    assert data["scale"]["large"]["export_cli"]["peak_mb"] > 0
+
+    text = report.read_text()
+    # Hand-written text around the markers survives; the figures between them are replaced.
+    assert text.startswith("# Benchmarks\n\nWhat we changed, written by hand.")
+    assert "More notes." in text and "old figures" not in text
+    assert text.count("<!-- benchmarks.run:begin -->") == 1
+    assert "| Signing, form → JSON (enhanced form) |" in text and "With our headers" in text
+    assert "| Counter `/api/pledges/{slug}/count` |" in text
+    assert "<!-- benchmarks.scale:begin -->" in text and "1,000 signatures" in text
+    assert "nproc" in done.stdout or "CPUs" in done.stdout
