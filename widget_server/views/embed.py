@@ -7,11 +7,12 @@ from urllib.parse import urlencode, urlsplit
 
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType, WidgetError
 from ..headers import csp
 from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+from ..pagecache import SLOT
 from ..services import Services
 from ..signing import SignForm, clean_attribution
 from ..tokens import FORM_EXPIRED, REVOKED, FormClaim
@@ -73,15 +74,7 @@ def _embedding_origin(request: Request, allowed: tuple[str, ...]) -> str:
     return found
 
 
-def _respond(
-    request: Request,
-    services: Services,
-    template: str,
-    embedding: Embedding,
-    total: int,
-    status_code: int = 200,
-    **context: object,
-) -> Response:
+def _context(services: Services, embedding: Embedding, total: int, **context: object) -> dict[str, object]:
     pledge = embedding.pledge
     share_url = f"{services.settings.public_url}/pledge/{pledge.slug}"
     if embedding.partner_token:
@@ -96,10 +89,29 @@ def _respond(
         share_url=share_url,
         privacy_url=pledge.privacy_url or f"/pledge/{pledge.slug}/privacy",
     )
+    return context
+
+
+def _render(request: Request, template: str, context: dict[str, object]) -> str:
+    return str(request.app.state.templates.get_template(template).render(context))
+
+
+def _html(body: bytes | str, embedding: Embedding, status_code: int = 200) -> Response:
     headers = {"Content-Security-Policy": csp(embedding.frame_ancestors), "Cache-Control": "no-store"}
-    return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, template, context, status_code=status_code, headers=headers
-    )
+    return HTMLResponse(body, status_code=status_code, headers=headers)
+
+
+def _respond(
+    request: Request,
+    services: Services,
+    template: str,
+    embedding: Embedding,
+    total: int,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    page = _render(request, template, _context(services, embedding, total, **context))
+    return _html(page, embedding, status_code)
 
 
 def _form_response(
@@ -134,7 +146,15 @@ async def embed_page(request: Request) -> Response:
         attribution=clean_attribution(request.query_params, ATTRIBUTION_PARAMS),
     )
     total = (await services.catalog.counts(embedding.pledge.id)).total
-    return _form_response(request, services, embedding, SignForm(), claim, total)
+    token = services.tokens.form_token(claim)
+
+    def render() -> str:
+        blank = SignForm(form_token=SLOT)
+        return _render(request, "embed.html", _context(services, embedding, total, form=blank, message=""))
+
+    # Everyone who opens this form sees the same page but for its form token.
+    before, after = request.app.state.page_cache.get(("form", embedding, total), render)
+    return _html(b"".join((before, token.encode(), after)), embedding)
 
 
 def _refuse_cross_site(request: Request, public_url: str) -> None:
@@ -269,7 +289,12 @@ async def counter_page(request: Request) -> Response:
     goal = embedding.pledge.goal
     if goal_param.isdigit() and 0 < int(goal_param) < 10**9:
         goal = int(goal_param)
-    return _respond(request, services, "counter.html", embedding, total, goal=goal)
+
+    def render() -> str:
+        return _render(request, "counter.html", _context(services, embedding, total, goal=goal))
+
+    (page,) = request.app.state.page_cache.get(("counter", embedding, total, goal), render)
+    return _html(page, embedding)
 
 
 async def privacy_page(request: Request) -> Response:
