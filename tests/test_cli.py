@@ -180,3 +180,27 @@ def test_backup_is_a_consistent_openable_copy(cli: CLI, tmp_path: Path) -> None:
     dest = tmp_path / "backup.sqlite3"
     assert "Backed up" in cli.ok("backup", str(dest))
     assert json.loads(cli.ok("stats", "data-firewall", "--json", "--db", str(dest)))["pledge"] == "data-firewall"
+
+
+def test_organisation_moderation_and_person_requests(cli: CLI, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+    cli.add_pledge()
+    settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)}, cache_seconds=0.0)
+    client = make_client(settings)
+    Signer(client, clock).sign(email="ana@example.org", organisation="Hill School")
+    Signer(client, clock).sign(email="bo@example.org", organisation="Bo & Co")
+
+    listed = json.loads(cli.ok("orgs", "list", "data-firewall", "--status", "pending", "--json"))
+    assert [o["name"] for o in listed] == ["Bo & Co", "Hill School"]
+    assert "now shown in the public list" in cli.ok("orgs", "approve", "data-firewall", "hill school")
+    assert "kept out of the public list" in cli.ok("orgs", "hide", "data-firewall", "Bo & Co")
+    assert "  approved       1  Hill School" in cli.ok("orgs", "list", "data-firewall")
+    assert "has signed" in run_error(cli, "orgs", "approve", "data-firewall", "Nobody")
+
+    found = json.loads(cli.ok("person", "export", " ANA@Example.org"))
+    assert found["email"] == "ana@example.org"
+    assert [(s["pledge"], s["organisation"]) for s in found["signatures"]] == [("data-firewall", "Hill School")]
+    assert "Erased 1 signature;" in cli.ok("person", "erase", "ana@example.org")
+    assert json.loads(cli.ok("person", "export", "ana@example.org"))["signatures"] == []
+    assert json.loads(cli.ok("stats", "data-firewall", "--json"))["total"] == 1
+    assert "Erased 0 signatures" in cli.ok("person", "erase", "ana@example.org")
+    assert "is not an email address" in run_error(cli, "person", "erase", "nobody")

@@ -236,6 +236,7 @@ class World:
     invalid: Page
     thanks: Page
     error: Page
+    organisations: Page
 
     def slug(self, index: int) -> str:
         return f"p-{index:04d}"
@@ -273,10 +274,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         thanks = client.post(f"/embed/{slug}/sign", data=honest)
         error = client.get(f"/embed/{slug}", params={"token": "forged"})
         assert (embed.status_code, invalid.status_code, thanks.status_code, error.status_code) == (200, 400, 200, 403)
+        clock.advance(5)
+        client.post(f"/embed/{slug}/sign", data={**honest, "email": "org@example.org", "organisation": "Hill School"})
+        approve(settings, slug, "Hill School")
+        organisations = client.get(f"/pledge/{slug}/organisations")
+        assert "<li>Hill School</li>" in organisations.text
         yield World(
             settings, client, clock, read_page(embed.text), read_page(invalid.text), read_page(thanks.text),
-            read_page(error.text),
+            read_page(error.text), read_page(organisations.text),
         )
+
+
+def approve(settings: Settings, slug: str, name: str) -> None:
+    async def go() -> None:
+        async with admin.open_db(settings) as conn:
+            await admin.review_organisation(conn, slug, name, "approved")
+
+    asyncio.run(go())
 
 
 def export(settings: Settings, slug: str) -> list[dict[str, str]]:
@@ -396,6 +410,14 @@ def test_every_payload_is_stored_as_typed_and_shown_safely_or_refused(world: Wor
         assert_inert(as_parent, world.error, label)
         assert WRONG_SITE.replace("'", "&#39;") in as_parent.text
         assert "frame-ancestors 'none'" in as_parent.headers["content-security-policy"], label
+
+    # Once staff approve it, the organisation is listed in public: escaped, exactly as typed.
+    if accepted("organisation", clean) and clean:
+        approve(world.settings, slug, clean)
+        listed = client.get(f"/pledge/{slug}/organisations")
+        assert listed.status_code == 200, label
+        assert_inert(listed, world.organisations, label)
+        assert client.get(f"/api/pledges/{slug}/organisations").json() == {"organisations": [clean]}, label
 
     # Stored exactly as cleaned, and exported with formulas neutralised and nothing else changed.
     attribution = clean[:100]

@@ -173,3 +173,37 @@ def backup(settings: Settings, dest: Path) -> None:
     if not dest.parent.exists():
         raise NotFound(f"The folder {dest.parent} does not exist.")
     db.backup(settings.database, dest)
+
+
+ORGANISATION_STATUSES = ("pending", "approved", "hidden")
+
+
+async def organisations(conn: aiosqlite.Connection, slug: str, status: str | None = None) -> list[dict[str, object]]:
+    pledge = await find_pledge(conn, slug)
+    return await queries.organisations(conn, pledge.id, status)
+
+
+async def review_organisation(conn: aiosqlite.Connection, slug: str, name: str, status: str) -> None:
+    """Approve an organisation for the public list, or hide it from there."""
+    pledge = await find_pledge(conn, slug)
+    if not await queries.set_organisation_status(conn, pledge.id, clean_text(name), status, iso_utc(time.time())):
+        raise NotFound(f"No organisation called {name!r} has signed {slug!r}.")
+
+
+def _checked_email(email: str) -> str:
+    from .signing import normalise_email
+
+    normalised = normalise_email(email)
+    if "@" not in normalised:
+        raise BadRequest(f"{email!r} is not an email address.")
+    return normalised
+
+
+async def person_data(conn: aiosqlite.Connection, email: str) -> list[dict[str, object]]:
+    """Everything kept about one email address, across pledges (a subject access request)."""
+    return await queries.signatures_of(conn, _checked_email(email))
+
+
+async def erase_person(conn: aiosqlite.Connection, email: str) -> int:
+    """Delete one person's signatures everywhere, with every kept count corrected to match."""
+    return await queries.erase_signatures(conn, _checked_email(email))

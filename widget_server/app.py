@@ -29,7 +29,7 @@ from .ratelimit import ClientKeys, RateLimiter, parse_rate
 from .services import Services
 from .settings import Settings
 from .tokens import Tokens
-from .views import api, assets, embed
+from .views import api, assets, embed, organisations
 from .views.errors import http_error, widget_error
 from .writer import SignatureWriter
 
@@ -46,8 +46,9 @@ routes = [
     Route("/static/{name}", assets.static_file),
     Route("/embed/{slug}/counter", embed.counter_page),
     Route("/pledge/{slug}", embed.embed_page),
-    Route("/pledge/{slug}/sign", embed.sign, methods=["POST"]),
     Route("/pledge/{slug}/privacy", embed.privacy_page),
+    Route("/pledge/{slug}/organisations", organisations.organisations_page),
+    Route("/api/pledges/{slug}/organisations", organisations.organisations_json),
     Route("/healthz", api.healthz),
 ]
 

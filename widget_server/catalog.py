@@ -116,6 +116,12 @@ class Catalog:
             return Counts(total)
         return Counts(total, partners.get(partner_id, 0))
 
+    async def approved_organisations(self, pledge_id: int) -> list[str]:
+        """The public list; an approval made with the CLI shows within cache_seconds."""
+        return await self._rows.get(  # type: ignore[no-any-return]
+            ("organisations", pledge_id), lambda: queries.approved_organisation_names(self._conn, pledge_id)
+        )
+
     def counts_committed(self, result: queries.BatchResult) -> None:
         """The writer committed: take the new counts it read back, instead of reading them again."""
         partners_of: dict[int, dict[int, int]] = {}

@@ -142,6 +142,51 @@ def cmd_backup(args: argparse.Namespace) -> None:
     print(f"Backed up {settings.database} to {args.dest}")
 
 
+def cmd_orgs_list(args: argparse.Namespace) -> None:
+    async def go() -> list[dict[str, Any]]:
+        async with admin.open_db(_settings(args)) as conn:
+            return await admin.organisations(conn, args.slug, args.status)
+
+    found = _run(go())
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for org in found:
+        print(f"  {org['status']:<9} {org['signatures']:>6,}  {org['name']}")
+    if not found:
+        print("No organisations" + (f" are {args.status}." if args.status else " have signed yet."))
+
+
+def _review(status: str) -> Callable[[argparse.Namespace], None]:
+    def cmd(args: argparse.Namespace) -> None:
+        async def go() -> None:
+            async with admin.open_db(_settings(args)) as conn:
+                await admin.review_organisation(conn, args.slug, args.name, status)
+
+        _run(go())
+        where = "shown in the public list" if status == "approved" else "kept out of the public list"
+        print(f"{args.name!r} is now {where}.")
+
+    return cmd
+
+
+def cmd_person_export(args: argparse.Namespace) -> None:
+    async def go() -> list[dict[str, Any]]:
+        async with admin.open_db(_settings(args)) as conn:
+            return await admin.person_data(conn, args.email)
+
+    print(json.dumps({"email": args.email.strip().lower(), "signatures": _run(go())}, indent=2, ensure_ascii=False))
+
+
+def cmd_person_erase(args: argparse.Namespace) -> None:
+    async def go() -> int:
+        async with admin.open_db(_settings(args)) as conn:
+            return await admin.erase_person(conn, args.email)
+
+    erased = _run(go())
+    print(f"Erased {erased} signature{'s' if erased != 1 else ''}; counts are corrected to match.")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -205,6 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("slug")
     backup = command(commands, "backup", cmd_backup, "A consistent copy of the database, while serving.")
     backup.add_argument("dest")
+    orgs = commands.add_parser("orgs", help="Moderate the public list of organisations.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    olist = command(orgs, "list", cmd_orgs_list, "Organisations that signed, with their review status.")
+    olist.add_argument("slug")
+    olist.add_argument("--status", choices=admin.ORGANISATION_STATUSES)
+    olist.add_argument("--json", action="store_true")
+    for verb, status, text in (("approve", "approved", "Show an organisation in the public list."),
+                               ("hide", "hidden", "Keep an organisation out of the public list.")):
+        review = command(orgs, verb, _review(status), text)
+        review.add_argument("slug")
+        review.add_argument("name")
+
+    person = commands.add_parser("person", help="Data-protection requests for one email address.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    command(person, "export", cmd_person_export, "Everything kept about an email address, as JSON.").add_argument(
+        "email"
+    )
+    command(person, "erase", cmd_person_erase, "Delete an email address's signatures everywhere.").add_argument(
+        "email"
+    )
+
     demo = command(commands, "demo", cmd_demo, "A demo pledge, partners and a partner's page.")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from .db import transaction
 from .models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 
 
@@ -161,16 +162,19 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
     conn.execute("BEGIN IMMEDIATE")
     try:
         inserted: list[tuple[int, str, int | None, str]] = []
+        organisations: list[tuple[int, str, str]] = []
         for start in range(0, len(batch), 100):
             chunk = batch[start : start + 100]
             sql = (
                 f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
                 + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
                 + " ON CONFLICT (pledge_id, email) DO NOTHING"
-                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10)"
+                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at"
             )
             params = [value for sig in chunk for value in _signature_values(sig)]
-            inserted.extend(tuple(row) for row in conn.execute(sql, params).fetchall())  # type: ignore[misc]
+            new_rows = conn.execute(sql, params).fetchall()
+            inserted.extend(tuple(row[:4]) for row in new_rows)  # type: ignore[misc]
+            organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
 
         per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
         per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
@@ -198,6 +202,13 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
                 " ON CONFLICT (pledge_id, partner_id, day) DO UPDATE"
                 " SET count = count + excluded.count",
                 [(p, partner, day, n) for (p, partner, day), n in per_day.items()],
+            )
+        if organisations:
+            conn.executemany(
+                "INSERT INTO organisations (pledge_id, name_key, name, signatures, first_signed_at)"
+                " VALUES (?, lower(?2), ?2, 1, ?3) ON CONFLICT (pledge_id, name_key) DO UPDATE"
+                " SET signatures = signatures + 1",
+                organisations,
             )
         conn.execute("COMMIT")
     except BaseException:
@@ -295,9 +306,111 @@ async def integrity(conn: aiosqlite.Connection) -> list[str]:
         async for name, kept, real in cursor:
             if kept != real:
                 problems.append(f"partner {name}: count {kept}, rows {real}")
+    async with conn.execute(
+        "SELECT p.slug, p.signature_count, (SELECT COALESCE(SUM(d.count), 0) FROM signature_days d"
+        " WHERE d.pledge_id = p.id) FROM pledges p"
+    ) as cursor:
+        async for slug, kept, by_day in cursor:
+            if kept != by_day:
+                problems.append(f"pledge {slug}: count {kept}, days add up to {by_day}")
+    async with conn.execute(
+        "SELECT o.name, o.signatures, (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = o.pledge_id"
+        " AND s.organisation != '' AND lower(s.organisation) = o.name_key) FROM organisations o"
+    ) as cursor:
+        async for name, kept, real in cursor:
+            if kept != real:
+                problems.append(f"organisation {name}: count {kept}, rows {real}")
     return problems
 
 
 async def ping(conn: aiosqlite.Connection) -> None:
     async with conn.execute("SELECT 1") as cursor:
         await cursor.fetchone()
+
+
+async def organisations(
+    conn: aiosqlite.Connection, pledge_id: int, status: str | None = None
+) -> list[dict[str, object]]:
+    """Organisations named by signers of a pledge, with how many signed for each, by name."""
+    sql = "SELECT name, signatures, status, first_signed_at FROM organisations WHERE pledge_id = ?"
+    params: tuple[object, ...] = (pledge_id,)
+    if status:
+        sql += " AND status = ?"
+        params += (status,)
+    async with conn.execute(sql + " ORDER BY name_key", params) as cursor:
+        return [dict(row) async for row in cursor]
+
+
+async def approved_organisation_names(conn: aiosqlite.Connection, pledge_id: int) -> list[str]:
+    async with conn.execute(
+        "SELECT name FROM organisations WHERE pledge_id = ? AND status = 'approved' ORDER BY name_key",
+        (pledge_id,),
+    ) as cursor:
+        return [row[0] async for row in cursor]
+
+
+async def set_organisation_status(
+    conn: aiosqlite.Connection, pledge_id: int, name: str, status: str, now: str
+) -> bool:
+    """True when an organisation of that name (any case) had signed the pledge."""
+    cursor = await conn.execute(
+        "UPDATE organisations SET status = ?, reviewed_at = ? WHERE pledge_id = ? AND name_key = lower(?)",
+        (status, now, pledge_id, name),
+    )
+    return cursor.rowcount > 0
+
+
+_PERSON_COLUMNS = (
+    "p.slug AS pledge, s.created_at, s.email, s.name, s.occupation, s.organisation,"
+    " COALESCE(pa.name, '') AS partner, s.origin, "
+    + ", ".join(f"s.{key}" for key in ATTRIBUTION_PARAMS)
+    + ", s.opt_in_updates, s.opt_in_partner"
+)
+
+
+async def signatures_of(conn: aiosqlite.Connection, email: str) -> list[dict[str, object]]:
+    """Every signature of one normalised email, across pledges (one index look-up per pledge)."""
+    async with conn.execute(
+        f"SELECT {_PERSON_COLUMNS} FROM pledges p"
+        " JOIN signatures s ON s.pledge_id = p.id AND s.email = ?"
+        " LEFT JOIN partners pa ON pa.id = s.partner_id ORDER BY s.id",
+        (email,),
+    ) as cursor:
+        return [dict(row) async for row in cursor]
+
+
+async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
+    """Delete one email's signatures everywhere; every kept count falls in the same transaction."""
+    async with transaction(conn):
+        async with conn.execute("SELECT id FROM pledges") as cursor:
+            pledge_ids = [row[0] async for row in cursor]
+        erased = []
+        for pledge_id in pledge_ids:
+            async with conn.execute(
+                "DELETE FROM signatures WHERE pledge_id = ? AND email = ?"
+                " RETURNING pledge_id, partner_id, substr(created_at, 1, 10), organisation",
+                (pledge_id, email),
+            ) as cursor:
+                erased.extend([tuple(row) async for row in cursor])
+        for pledge_id, partner_id, day, organisation in erased:
+            await conn.execute(
+                "UPDATE pledges SET signature_count = signature_count - 1 WHERE id = ?", (pledge_id,)
+            )
+            if partner_id:
+                await conn.execute(
+                    "UPDATE partners SET signature_count = signature_count - 1 WHERE id = ?", (partner_id,)
+                )
+            await conn.execute(
+                "UPDATE signature_days SET count = count - 1"
+                " WHERE pledge_id = ? AND partner_id = ? AND day = ?",
+                (pledge_id, partner_id or 0, day),
+            )
+            if organisation:
+                await conn.execute(
+                    "UPDATE organisations SET signatures = signatures - 1 WHERE pledge_id = ? AND name_key = lower(?)",
+                    (pledge_id, organisation),
+                )
+        # A name that nobody stands behind any more is personal data too: forget it.
+        await conn.execute("DELETE FROM organisations WHERE signatures <= 0")
+        await conn.execute("DELETE FROM signature_days WHERE count <= 0")
+    return len(erased)
