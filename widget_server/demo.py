@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from . import admin, logs, queries
 from .admin import PartnerCredentials
-from .server import config
+from .server import config, graceful_sigterm
 from .settings import Settings
 
 EXAMPLE_PAGE = Path(__file__).resolve().parent.parent / "examples" / "embed.html"
@@ -100,4 +100,5 @@ def run_demo(settings: Settings, host: str, port: int, partner_port: int) -> Non
     async def both() -> None:
         await asyncio.gather(widget_server.serve(), partner_server.serve(), announce())
 
-    asyncio.run(both())
+    with graceful_sigterm():
+        asyncio.run(both())

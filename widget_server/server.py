@@ -6,7 +6,9 @@ then runs the lifespan shutdown, which commits every queued signature before the
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -40,14 +42,23 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    logs.configure()
-    # uvicorn handles SIGTERM itself while it runs (the graceful stop), then restores this
-    # handler and re-raises the signal. Without it the default action would kill the process
-    # with status -15 after a clean stop; a stop that committed everything is a success: 0.
+@contextlib.contextmanager
+def graceful_sigterm() -> Iterator[None]:
+    """Exit 0 after uvicorn's graceful stop on SIGTERM.
+
+    uvicorn handles SIGTERM itself while it runs, then restores the previous handler and
+    re-raises the signal. With the default handler the process would die with status -15 after
+    a clean stop; a stop that committed everything is a success: 0.
+    """
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:
-        uvicorn.Server(config(settings, host, port)).run()
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
         logs.flush()
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    logs.configure()
+    with graceful_sigterm():
+        uvicorn.Server(config(settings, host, port)).run()
