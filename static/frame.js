@@ -103,6 +103,18 @@
     }
   });
 
+  // The counter badge stays live: it re-reads the count every 30 s while it is on screen.
+  var poll = document.querySelector("[data-count-poll]");
+  if (poll && window.fetch) {
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch(poll.getAttribute("data-count-poll"), { credentials: "omit" })
+        .then(function (response) { return response.json(); })
+        .then(function (count) { if (typeof count.total === "number") setCount(count.total); })
+        .catch(function () {});
+    }, 30000);
+  }
+
   var form = document.querySelector("[data-sign-form]");
   if (form) enhance(form);
   var signed = document.querySelector("[data-signed-total]");

@@ -391,6 +391,27 @@ def test_the_counter_badge_shows_the_count_and_progress_toward_the_goal(
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
 
 
+def test_the_counter_badge_stays_live_while_it_is_on_screen(world: World, open_page: Callable[..., Page]) -> None:
+    """A signature made elsewhere shows on the badge at its next 30-second look (a fake clock)."""
+    total = world.total()
+    badge_page = open_page()
+    badge_page.clock.install()
+    badge_page.goto(world.partner.url + "/two")
+    counter = frame_of(badge_page, COUNTER, ready=".count")
+    expect(counter.locator("[data-count]")).to_have_text(f"{total:,}")
+    expect(counter.locator(".count")).not_to_have_attribute("aria-live", "polite")  # ticking is not announced
+
+    elsewhere = open_page(world.partner.url + "/")
+    form = frame_of(elsewhere)
+    fill(form, "Badge Watcher", "badge.watcher@example.org")
+    sign_button(form).click()
+    expect(form.get_by_role("heading", name="Thank you. You have signed.")).to_be_visible()
+
+    expect(counter.locator("[data-count]")).to_have_text(f"{total:,}")  # not before its next look
+    badge_page.clock.fast_forward(31_000)
+    expect(counter.locator("[data-count]")).to_have_text(f"{total + 1:,}")
+
+
 def test_the_plain_iframe_snippet_signs_for_the_partner(world: World, open_page: Callable[..., Page]) -> None:
     total, credited = world.counts()
     page = open_page(world.partner.url + "/plain")
