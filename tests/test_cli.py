@@ -157,6 +157,7 @@ def test_cli_error_paths_are_one_clear_line(cli: CLI, tmp_path: Path) -> None:
          "Cannot read the statement file"),
         (("pledge", "add", "Bad Slug!", "--title", "T", "--statement-file", str(cli.statement)), "A slug is"),
         (("pledge", "add", "g", "--title", "T", "--statement-file", str(cli.statement), "--goal", "0"), "goal"),
+        (("pledge", "add", "g", "--title", "T", "--statement-file", str(cli.statement), "--goal", "9" * 30), "goal"),
         (("backup", str(cli.statement)), "already exists"),
         (("backup", str(tmp_path / "no" / "such" / "dir.sqlite3")), "does not exist"),
     ]
@@ -167,6 +168,27 @@ def test_cli_error_paths_are_one_clear_line(cli: CLI, tmp_path: Path) -> None:
 def test_a_database_path_that_is_not_a_database_is_one_line(cli: CLI) -> None:
     line = run_error(cli, "stats", "x", "--db", str(cli.statement))
     assert "not a usable widget database" in line
+    assert "not a usable widget database" in run_error(cli, "serve", "--port", "1", "--db", str(cli.statement))
+
+
+def test_export_into_a_pipe_that_closes_early_is_quiet(cli: CLI) -> None:
+    """`widget-server export SLUG | head -1` stops cleanly: no traceback, no error line."""
+    import sqlite3
+
+    cli.add_pledge()
+    conn = sqlite3.connect(cli.data / "widget.sqlite3")
+    conn.executemany(
+        "INSERT INTO signatures (pledge_id, email, name, created_at) VALUES (1, ?, 'A Long Name To Fill Pipes', 'now')",
+        [(f"person-{i}@example.org",) for i in range(20_000)],
+    )
+    conn.commit()
+    conn.close()
+    done = subprocess.run(
+        f"{sys.executable} -m widget_server.cli export data-firewall | head -n 1",
+        shell=True, capture_output=True, text=True, env=cli.env, timeout=60,
+    )
+    assert done.stdout.startswith("created_at,email,name")
+    assert done.stderr == ""
 
 
 def test_bad_settings_are_one_line(cli: CLI) -> None:

@@ -39,15 +39,15 @@ from widget_server.signing import MAX_LENGTHS, clean_text, normalise_email
 from widget_server.tokens import FORM_BAD, TAMPERED
 from widget_server.views.embed import WRONG_SITE
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "naughty-strings.json"
+# A copy of shared/corpus/naughty-strings.json (MIT, licence beside it), kept in the repository so
+# a newcomer's clone runs the same table as CI.
+CORPUS = Path(__file__).resolve().parent / "data" / "naughty-strings.json"
 
 
 def load_corpus() -> list[str]:
-    """The shared corpus beside the repository (CI clones shared/ there too); missing is a failure."""
+    """The Big List of Naughty Strings; a missing file is a failure, never a skip."""
     if not CORPUS.is_file():
-        raise FileNotFoundError(
-            f"The hostile-input corpus is missing: expected {CORPUS} (shared/corpus beside the repository)."
-        )
+        raise FileNotFoundError(f"The hostile-input corpus is missing: expected {CORPUS}.")
     strings = json.loads(CORPUS.read_text(encoding="utf-8"))
     assert isinstance(strings, list) and len(strings) > 100 and all(isinstance(s, str) for s in strings)
     return strings

@@ -137,3 +137,22 @@ def test_erasing_a_person_corrects_every_kept_count(settings, make_client, clock
     assert (first["total"], first["partners"][0]["count"]) == (1, 1)
     assert sum(day["total"] for day in first["days"]) == 1
     assert stats(settings, "second-pledge")["total"] == 0
+
+
+def test_erased_details_are_not_left_readable_in_the_database_files(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+    make_pledge(settings)
+    client = make_client(settings)
+    Signer(client, clock).sign(name="Erasable Person", email="erase.me@example.org", occupation="Midwife")
+    Signer(client, clock).sign(email="stays@example.org")
+
+    async def go() -> int:
+        async with admin.open_db(settings) as conn:
+            return await admin.erase_person(conn, "erase.me@example.org")
+
+    assert asyncio.run(go()) == 1
+    files = [p for p in settings.database.parent.iterdir() if p.name.startswith(settings.database.name)]
+    for path in files:
+        content = path.read_bytes()
+        assert b"erase.me@example.org" not in content, path.name
+        assert b"Erasable Person" not in content, path.name
+    assert any(b"stays@example.org" in p.read_bytes() for p in files)  # the check can see a stored email

@@ -156,6 +156,14 @@ def test_signing_again_answers_the_same_and_counts_once(settings, partner_signer
     assert json_again.json() == json_first.json()
 
 
+def test_invisible_characters_do_not_make_a_second_signature(settings, partner_signer: Signer) -> None:
+    partner_signer.sign(email="ana@example.org")
+    partner_signer.sign(email="ana@ex\u200dample.org")
+    partner_signer.sign(email="\u200bana@example.org\u2060")
+    assert [row["email"] for row in rows(settings)] == ["ana@example.org"]
+    assert stats(settings)["total"] == 1
+
+
 def form_token_of_or_empty(html: str) -> str:
     try:
         return form_token_of(html)

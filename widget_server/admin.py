@@ -73,8 +73,8 @@ async def add_pledge(
     statement = sanitise(statement_html).strip()
     if not statement:
         raise BadRequest("The pledge statement is empty.")
-    if goal is not None and goal < 1:
-        raise BadRequest("The goal must be a positive number of signatures.")
+    if goal is not None and not 1 <= goal <= 10**9:
+        raise BadRequest("The goal must be a number of signatures from 1 to 1,000,000,000.")
     if privacy_url and not privacy_url.startswith(("https://", "http://", "/")):
         raise BadRequest("The privacy URL must start with https://, http:// or /.")
     try:
@@ -158,9 +158,11 @@ async def export_csv(conn: aiosqlite.Connection, slug: str, out: TextIO) -> int:
     lines = CSVLines()
     out.write(lines.line(queries.EXPORT_COLUMNS))
     count = 0
-    async for row in queries.export_rows(conn, pledge.id):
-        out.write(lines.line(row))
-        count += 1
+    # Closed here, before the connection, even when the reader stops early (`export | head`).
+    async with contextlib.aclosing(queries.export_rows(conn, pledge.id)) as rows:
+        async for row in rows:
+            out.write(lines.line(row))
+            count += 1
     out.flush()
     return count
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from . import admin
+from . import admin, db
 from .errors import WidgetError
 from .settings import Settings, help_table
 
@@ -35,7 +35,9 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> None:
     from .server import serve
 
-    serve(_settings(args, public_url=_local_url(args.host, args.port)), host=args.host, port=args.port)
+    settings = _settings(args, public_url=_local_url(args.host, args.port))
+    db.migrate(settings.database)  # a bad database is one line here, not a traceback from uvicorn
+    serve(settings, host=args.host, port=args.port)
 
 
 def _local_url(host: str, port: int) -> str | None:

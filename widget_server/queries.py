@@ -380,7 +380,12 @@ async def signatures_of(conn: aiosqlite.Connection, email: str) -> list[dict[str
 
 
 async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
-    """Delete one email's signatures everywhere; every kept count falls in the same transaction."""
+    """Delete one email's signatures everywhere; every kept count falls in the same transaction.
+
+    secure_delete overwrites the freed pages and the checkpoint empties the WAL, so the erased
+    details are not left readable in the database files (backups keep their own copies).
+    """
+    await conn.execute("PRAGMA secure_delete = ON")
     async with transaction(conn):
         async with conn.execute("SELECT id FROM pledges") as cursor:
             pledge_ids = [row[0] async for row in cursor]
@@ -413,4 +418,5 @@ async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
         # A name that nobody stands behind any more is personal data too: forget it.
         await conn.execute("DELETE FROM organisations WHERE signatures <= 0")
         await conn.execute("DELETE FROM signature_days WHERE count <= 0")
+    await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return len(erased)

@@ -31,6 +31,9 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "log_config": None,
         "timeout_graceful_shutdown": 30,
+        # A start-up failure (bad settings, unreadable database) stops the server instead of
+        # leaving one that answers 500 to everything.
+        "lifespan": "on",
     }
 
 

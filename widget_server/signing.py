@@ -17,6 +17,9 @@ HONEYPOT = "website"
 
 # Bidirectional overrides and isolates can make a name display as something else in staff pages.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# Invisible characters that change no honest name (zero-width space, word joiner, BOM). The
+# joiners U+200C/U+200D stay: Persian and emoji need them.
+_INVISIBLE = {"\u200b", "\u2060", "\ufeff"}
 _LOCAL_PART = re.compile(r"^[^\s@<>()\[\],;:\\\"]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -26,7 +29,7 @@ def clean_text(value: str) -> str:
     value = unicodedata.normalize("NFC", value)
     kept = []
     for char in value:
-        if char in _BIDI_CONTROLS or char == "\ufeff":
+        if char in _BIDI_CONTROLS or char in _INVISIBLE:
             continue
         if unicodedata.category(char) == "Cc":
             kept.append(" " if char in "\t\n\r" else "")
@@ -36,7 +39,8 @@ def clean_text(value: str) -> str:
 
 
 def normalise_email(value: str) -> str:
-    return clean_text(value).lower()
+    """Trimmed, lower case, and with no invisible format characters: one mailbox, one spelling."""
+    return "".join(c for c in clean_text(value) if unicodedata.category(c) != "Cf").lower()
 
 
 def email_is_valid(email: str) -> bool:

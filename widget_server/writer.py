@@ -60,7 +60,7 @@ class SignatureWriter:
 
     async def submit(self, signature: NewSignature) -> WriteResult:
         """Queue one signature and return once its batch is committed."""
-        if self._closing or self._task is None:
+        if self._closing or self._task is None or self._task.done():
             raise Unavailable("The service is restarting; please sign again in a moment.")
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((signature, future))
@@ -115,9 +115,15 @@ class SignatureWriter:
                     Unavailable("We could not record your signature just now; please try again.")
                 )
             return
-        if self._on_commit:
-            self._on_commit(result)
+        created = set(result.inserted)
         for signature, future in batch:
+            key = (signature.pledge_id, signature.email)
+            is_new = key in created
+            created.discard(key)  # the same email twice in one batch: only the first is new
             if not future.done():  # the client may have gone; the row is stored regardless
-                key = (signature.pledge_id, signature.email)
-                future.set_result(WriteResult(key in result.inserted, result.totals[signature.pledge_id]))
+                future.set_result(WriteResult(is_new, result.totals[signature.pledge_id]))
+        if self._on_commit:
+            try:
+                self._on_commit(result)
+            except Exception:  # a stale cache must not stop the one writer: counts reload later
+                log.exception("could not pass the new counts on")

@@ -1,0 +1,1 @@
+"""The embeddable pledge widget server: partner-attributed signatures, live counts, no trackers."""
