@@ -18,13 +18,10 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from . import db
-from .bodylimit import BodyLimitMiddleware
 from .catalog import Catalog
 from .errors import WidgetError
-from .headers import SecurityHeadersMiddleware
-from .logs import AccessLogMiddleware
+from .middleware import EdgeMiddleware
 from .pagecache import PageCache
-from .proxies import TrustedProxyMiddleware
 from .ratelimit import ClientKeys, RateLimiter, parse_rate
 from .services import Services
 from .settings import Settings
@@ -99,10 +96,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(AccessLogMiddleware),
-            Middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies),
-            Middleware(SecurityHeadersMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                EdgeMiddleware,
+                trusted=settings.trusted_proxies,
+                max_bytes=settings.max_body_bytes,
+                access_log=settings.access_log_on,
+            ),
         ],
         exception_handlers={WidgetError: widget_error, HTTPException: http_error, ClientDisconnect: client_gone},
         lifespan=lifespan,

@@ -1,43 +1,42 @@
-"""Refuse request bodies over a small limit with 413, before any parsing happens."""
+"""Refuse request bodies over a small limit with 413, before any parsing happens.
+
+The middleware (`middleware.py`) applies it: a declared Content-Length over the limit is
+refused before the body is read, and a body that turns out longer is cut off as it arrives.
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 from .errors import PayloadTooLarge
 
 TOO_LARGE = "That form was too large to accept. Please shorten what you typed and try again."
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+def declared_too_large(scope: Scope, max_bytes: int) -> bool:
+    """True when the request's Content-Length is over the limit, or is not a number."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+            return True
+    return False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    scope = {**scope, "body_too_large": True}
-        seen = 0
 
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge(TOO_LARGE)
-            return message
+async def refuse() -> Message:
+    """A receive for a request refused unread: the app's error handler answers the 413."""
+    raise PayloadTooLarge(TOO_LARGE)
 
-        if scope.get("body_too_large"):
-            # Answered by the app's error handler, so the 413 looks like every other error.
-            async def refuse() -> Message:
+
+def limited(receive: Receive, max_bytes: int) -> Receive:
+    """`receive`, raising PayloadTooLarge once more than `max_bytes` of body have arrived."""
+    seen = 0
+
+    async def limited_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > max_bytes:
                 raise PayloadTooLarge(TOO_LARGE)
+        return message
 
-            await self.app(scope, refuse, send)
-            return
-        await self.app(scope, limited_receive, send)
+    return limited_receive

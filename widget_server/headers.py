@@ -2,15 +2,17 @@
 
 Views choose who may frame them (`csp(frame_ancestors)`); everything else gets the strict
 default: no framing at all, scripts and styles from this origin only, no inline script.
+The middleware (`middleware.py`) adds `SecurityHeaders.added(...)` to every response.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 _BASE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -22,17 +24,75 @@ PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 _ORIGIN = re.compile(r"^https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 SERVER_ERROR = "Sorry, something went wrong on our side. Please try again in a moment."
 
+RawHeaders = list[tuple[bytes, bytes]]
+
 
 def csp(frame_ancestors: Iterable[str] = ()) -> str:
     """The page policy, framable by exactly these origins ('none' when there are none)."""
+    return _csp(tuple(frame_ancestors))
+
+
+@functools.lru_cache(maxsize=1024)
+def _csp(frame_ancestors: tuple[str, ...]) -> str:
+    # Cached: every embed page view asks for its partner's policy, and the answer never changes.
     ancestors = " ".join(o for o in frame_ancestors if _ORIGIN.match(o)) or "'none'"
     return f"{_BASE_CSP}; frame-ancestors {ancestors}"
 
 
 DEFAULT_CSP = csp()
 
+_ALWAYS: RawHeaders = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", PERMISSIONS.encode()),
+    (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
+]
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
 
-def _server_error(scope: Scope) -> tuple[bytes, bytes]:
+
+class SecurityHeaders:
+    """The headers to append to a response, worked out once per distinct (policy, framing, https)."""
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self) -> None:
+        self._added: dict[tuple[bytes | None, bool, bool], RawHeaders] = {}
+
+    def added(self, headers: Iterable[tuple[bytes, bytes]], https: bool) -> RawHeaders:
+        """What to append to a response that already has `headers` (never changed in place)."""
+        policy = None
+        framing_set = False
+        for name, value in headers:
+            name = name.lower()
+            if name == b"content-security-policy":
+                if policy is None:
+                    policy = value
+            elif name == b"x-frame-options":
+                framing_set = True
+        key = (policy, framing_set, https)
+        extra = self._added.get(key)
+        if extra is None:
+            extra = self._build(policy, framing_set, https)
+            if len(self._added) >= self.MAX_ENTRIES:
+                self._added.clear()
+            self._added[key] = extra
+        return extra
+
+    @staticmethod
+    def _build(policy: bytes | None, framing_set: bool, https: bool) -> RawHeaders:
+        extra: RawHeaders = []
+        if policy is None:
+            policy = DEFAULT_CSP.encode()
+            extra.append((b"content-security-policy", policy))
+        if b"frame-ancestors 'none'" in policy and not framing_set:
+            extra.append((b"x-frame-options", b"DENY"))
+        extra += _ALWAYS
+        if https:
+            extra.append(_HSTS)
+        return extra
+
+
+def server_error(scope: Scope) -> tuple[bytes, bytes]:
     """A 500 body in the shape of every other error: JSON for the API, a sentence otherwise."""
     accept = dict(scope.get("headers", [])).get(b"accept", b"")
     if scope.get("path", "").startswith("/api/") or b"application/json" in accept:
@@ -40,59 +100,3 @@ def _server_error(scope: Scope) -> tuple[bytes, bytes]:
         return body.encode(), b"application/json"
     page = f'<!doctype html><html lang="en"><title>Sorry</title><p role="alert">{SERVER_ERROR}</p></html>'
     return page.encode(), b"text/html; charset=utf-8"
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        https = scope.get("scheme") == "https"
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                policy = next((v for n, v in headers if n.lower() == b"content-security-policy"), None)
-                if policy is None:
-                    policy = DEFAULT_CSP.encode()
-                    headers.append((b"content-security-policy", policy))
-                if b"frame-ancestors 'none'" in policy and b"x-frame-options" not in present:
-                    headers.append((b"x-frame-options", b"DENY"))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"permissions-policy", PERMISSIONS.encode()),
-                    (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
-                ]
-                if https:
-                    headers.append((b"strict-transport-security", b"max-age=31536000"))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            # Starlette's own 500 is written outside this middleware, without these headers;
-            # answer here instead, then re-raise so the server still logs the bug.
-            if not started:
-                body, media_type = _server_error(scope)
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", media_type),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store"),
-                        ],
-                    }
-                )
-                await send_with_headers({"type": "http.response.body", "body": body})
-            raise

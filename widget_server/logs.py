@@ -18,8 +18,6 @@ import logging
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 access_log = logging.getLogger("widget_server.access")
 
 _encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -140,32 +138,19 @@ def flush() -> None:
 atexit.register(flush)
 
 
-class AccessLogMiddleware:
-    """method, path (never the query: it holds tokens), status and milliseconds; no client IP."""
+def enabled() -> bool:
+    """True when access lines would be written at all (the level lets INFO through)."""
+    return access_log.isEnabledFor(logging.INFO)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+def access(method: str, path: str, status: int, ms: float) -> None:
+    """One access line: method, path (never the query: it holds tokens), status, milliseconds.
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            ms = round((time.perf_counter() - started) * 1000, 2)
-            lines = _lines
-            if lines is not None and lines.usable():
-                lines.add(scope["method"], scope["path"], status, ms)
-            else:
-                fields = {"method": scope["method"], "path": scope["path"], "status": status, "ms": ms}
-                access_log.info("request", extra={"fields": fields})
+    Never the client's IP. The middleware (`middleware.py`) calls it once per request.
+    """
+    lines = _lines
+    if lines is not None and lines.usable():
+        lines.add(method, path, status, ms)
+    else:
+        fields = {"method": method, "path": path, "status": status, "ms": ms}
+        access_log.info("request", extra={"fields": fields})

@@ -1,9 +1,10 @@
 """Rendered pages kept in memory, so a page view costs a dictionary look-up, not a render.
 
 Only pages that are the same for everyone who asks are kept: the blank sign form (its one
-per-request part, the form token, is left as a slot and filled in per request) and the counter
-badge. The key holds everything the page shows, so a new count or a changed row is simply a
-new entry; the oldest entries are dropped past `size`.
+per-request part, the form token, is left as a slot and filled in per request), the thank-you
+page (the signer's name is the slot) and the counter badge. The key holds everything the page
+shows, so a new count or a changed row is simply a new entry; the oldest entries are dropped past
+`size`.
 """
 
 from __future__ import annotations

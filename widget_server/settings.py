@@ -70,6 +70,11 @@ class Settings:
         "How long pledge and partner rows are cached in memory; a revocation takes this long.",
     )
     batch_size: int = _setting(256, "WIDGET_BATCH_SIZE", "Most signatures written in one commit.")
+    access_log: str = _setting(
+        "on",
+        "WIDGET_ACCESS_LOG",
+        "A JSON line per request (method, path, status, ms; never an IP); 'off' when a proxy in front already logs.",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -85,6 +90,14 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def access_log_on(self) -> bool:
+        """WIDGET_ACCESS_LOG as a switch; anything but on/off is a configuration error."""
+        value = self.access_log.strip().lower()
+        if value not in ("on", "off"):
+            raise ConfigError(f"WIDGET_ACCESS_LOG is 'on' or 'off', not {self.access_log!r}.")
+        return value == "on"
 
     @property
     def database(self) -> Path:

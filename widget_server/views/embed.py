@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType, WidgetError
 from ..headers import csp
 from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 from ..pagecache import SLOT
+from ..responses import RawHeaders, html, json_bytes
 from ..services import Services
 from ..signing import SignForm, clean_attribution
 from ..tokens import FORM_EXPIRED, REVOKED, FormClaim
@@ -38,6 +42,25 @@ class Embedding:
     parent_origin: str = ""
 
 
+_parsed_queries: dict[bytes, QueryParams] = {}
+_MAX_QUERIES = 4096
+
+
+def _query(request: Request) -> QueryParams:
+    """The request's query parameters, parsed once per distinct query string.
+
+    Every view of one partner's form sends the same long query (its token, the parent page),
+    and parsing it was a sixth of a page view. QueryParams is immutable, so sharing is safe.
+    """
+    raw = request.scope["query_string"]
+    params = _parsed_queries.get(raw)
+    if params is None:
+        if len(_parsed_queries) >= _MAX_QUERIES:
+            _parsed_queries.clear()
+        params = _parsed_queries[raw] = QueryParams(raw)
+    return params
+
+
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
@@ -46,7 +69,7 @@ def _origin_of(url: str) -> str:
 async def _embedding(request: Request, services: Services) -> Embedding:
     """Read the pledge and the partner token of an embed request, and check who frames it."""
     pledge = await services.catalog.pledge(request.path_params["slug"])
-    token = request.query_params.get("token", "")
+    token = _query(request).get("token", "")
     if not token:
         allowed = services.settings.direct_frame_origins
         return Embedding(pledge, None, "", allowed, _embedding_origin(request, allowed))
@@ -63,9 +86,18 @@ def _embedding_origin(request: Request, allowed: tuple[str, ...]) -> str:
     The loader passes `parent`; the browser's Referer says the same for iframes. A top-level
     visit (a shared link) has no embedding page, whatever its Referer.
     """
-    candidates = [request.query_params.get("parent", "")]
-    if request.headers.get("sec-fetch-dest", "iframe") == "iframe":
-        candidates.append(_origin_of(request.headers.get("referer", "")))
+    candidates = [_query(request).get("parent", "")]
+    # The two headers read straight from the scope: a Headers object costs more than the scan.
+    # The first of each counts, as with request.headers.
+    dest: bytes | None = None
+    referer: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == b"sec-fetch-dest" and dest is None:
+            dest = value
+        elif name == b"referer" and referer is None:
+            referer = value
+    if dest is None or dest == b"iframe":
+        candidates.append(_origin_of((referer or b"").decode("latin-1")))
     found = ""
     for origin in filter(None, candidates):
         if origin not in allowed:
@@ -96,9 +128,22 @@ def _render(request: Request, template: str, context: dict[str, object]) -> str:
     return str(request.app.state.templates.get_template(template).render(context))
 
 
+_NO_STORE: RawHeaders = [(b"cache-control", b"no-store")]
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_headers(frame_ancestors: tuple[str, ...]) -> RawHeaders:
+    """A frame page's headers but its length: built once per set of framing origins."""
+    return [
+        (b"content-security-policy", csp(frame_ancestors).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+
+
 def _html(body: bytes | str, embedding: Embedding, status_code: int = 200) -> Response:
-    headers = {"Content-Security-Policy": csp(embedding.frame_ancestors), "Cache-Control": "no-store"}
-    return HTMLResponse(body, status_code=status_code, headers=headers)
+    if isinstance(body, str):
+        body = body.encode()
+    return html(body, _page_headers(tuple(embedding.frame_ancestors)), status_code)
 
 
 def _respond(
@@ -134,19 +179,41 @@ def _form_response(
     )
 
 
+TICKS_PER_SECOND = 10
+
+
+def _tick_after(now: float) -> int:
+    """The first tick (tenth of a second) at or after `now`, exactly, float rounding included."""
+    tick = math.ceil(now * TICKS_PER_SECOND)
+    while tick / TICKS_PER_SECOND < now:
+        tick += 1
+    return tick
+
+
 async def embed_page(request: Request) -> Response:
     """GET /embed/{slug}: the pledge and its sign form, attributed to the token's partner."""
     services: Services = request.app.state.services
     embedding = await _embedding(request, services)
-    claim = FormClaim(
-        pledge_id=embedding.pledge.id,
-        partner_id=embedding.partner.id if embedding.partner else None,
-        origin=embedding.parent_origin,
-        rendered_at=services.clock(),
-        attribution=clean_attribution(request.query_params, ATTRIBUTION_PARAMS),
-    )
+    partner_id = embedding.partner.id if embedding.partner else None
+    # Rendered-at is stamped in tenths of a second, rounded UP, so pages opened in the same tenth
+    # share one form token (minting is most of a page view's cost). Up, never down: the stamp is
+    # never earlier than the real render, so the minimum fill time is never shortened (a form is
+    # judged at most 0.1 s younger than it is, and its 6-hour expiry comes at most 0.1 s late).
+    tick = _tick_after(services.clock())
+
+    def claim() -> FormClaim:
+        return FormClaim(
+            pledge_id=embedding.pledge.id,
+            partner_id=partner_id,
+            origin=embedding.parent_origin,
+            rendered_at=tick / TICKS_PER_SECOND,
+            attribution=clean_attribution(_query(request), ATTRIBUTION_PARAMS),
+        )
+
+    # The query decides the attribution; the embedding the rest of the claim.
+    key = (embedding.pledge.id, partner_id, embedding.parent_origin, request.scope["query_string"])
+    token = services.tokens.page_form_token(key, tick, claim)
     total = (await services.catalog.counts(embedding.pledge.id)).total
-    token = services.tokens.form_token(claim)
 
     def render() -> str:
         blank = SignForm(form_token=SLOT)
@@ -205,9 +272,11 @@ async def sign(request: Request) -> Response:
     services: Services = request.app.state.services
     pledge = await services.catalog.pledge(request.path_params["slug"])
     _refuse_cross_site(request, services.settings.public_url)
-    client = request.client.host if request.client else "unknown"
-    # Every post counts against its client, whatever it holds.
-    wait = services.client_limiter.hit(services.client_keys.key(client))
+    wait = 0
+    if services.client_limiter.rate is not None:  # the key costs an HMAC: not when the limit is off
+        client = request.client.host if request.client else "unknown"
+        # Every post counts against its client, whatever it holds.
+        wait = services.client_limiter.hit(services.client_keys.key(client))
     try:
         form, claim, embedding = await _read_submission(request, services, pledge)
     except WidgetError:
@@ -243,7 +312,9 @@ async def _sign(
     age = now - claim.rendered_at
     if age > settings.form_token_hours * 3600:
         return await again(FORM_EXPIRED)
-    if age < settings.min_fill_seconds:
+    # A form is stamped up to 0.1 s after its render (embed_page), so "no minimum" must not be
+    # `age < 0`: a script posting at once would be told to press Sign again.
+    if settings.min_fill_seconds > 0 and age < settings.min_fill_seconds:
         return await again(TOO_QUICK)
     if not form.validate():
         return await again("", status_code=400)
@@ -276,8 +347,18 @@ async def _thank(
     if total is None:
         total = (await services.catalog.counts(embedding.pledge.id)).total
     if wants_json(request):
-        return JSONResponse({"status": "signed", "total": total}, headers={"Cache-Control": "no-store"})
-    return _respond(request, services, "thanks.html", embedding, total, name=form.name)
+        # What JSONResponse would send, without building its headers on every signature.
+        return json_bytes(b'{"status":"signed","total":%d}' % total, _NO_STORE)
+
+    def render() -> str:
+        # The name is left as a slot; "Thank you" alone when there is none is another page.
+        name = SLOT if form.name else ""
+        return _render(request, "thanks.html", _context(services, embedding, total, name=name))
+
+    # The same page for everyone signing here but for their name, spliced in escaped exactly
+    # as the template's autoescape would (both are markupsafe.escape).
+    pieces = request.app.state.page_cache.get(("thanks", embedding, total, bool(form.name)), render)
+    return _html(str(escape(form.name)).encode().join(pieces), embedding)
 
 
 async def counter_page(request: Request) -> Response:

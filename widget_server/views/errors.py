@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+    # scope["path"] is request.url.path without building a whole URL object per request.
+    return request.scope["path"].startswith("/api/") or "application/json" in request.headers.get(
         "accept", ""
     )
 

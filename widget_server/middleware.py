@@ -1,0 +1,77 @@
+"""The one middleware every request passes through: proxy check, body limit, security headers
+and the access log, in a single pass.
+
+They were four middlewares, each wrapping `send` or `receive` and each re-reading the request's
+headers; on the counter that stack cost about 15 µs of some 75 per request. Here there is one
+`send` wrapper, the added security headers are ready-made byte pairs (worked out once per
+distinct policy, `headers.SecurityHeaders`), and `receive` gets one small wrapper.
+Each rule still lives in its own module; this one only decides the order they apply in:
+proxies first (the scheme decides HSTS), then the body limit, then the app, whose answer gets
+the security headers, then the log line.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import logs
+from .bodylimit import declared_too_large, limited, refuse
+from .headers import SecurityHeaders, server_error
+from .proxies import TrustedProxies
+
+
+class EdgeMiddleware:
+    def __init__(
+        self, app: ASGIApp, trusted: tuple[str, ...] = (), max_bytes: int = 16 * 1024, access_log: bool = True
+    ) -> None:
+        self.app = app
+        self.proxies = TrustedProxies(trusted)
+        self.max_bytes = max_bytes
+        self.access_log = access_log
+        self.security = SecurityHeaders()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        if self.proxies.networks:
+            scope = self.proxies.resolve(scope)
+        https = scope.get("scheme") == "https"
+        if declared_too_large(scope, self.max_bytes):
+            # Answered by the app's error handler, so the 413 looks like every other error.
+            receive = refuse
+        else:
+            receive = limited(receive, self.max_bytes)
+        added = self.security.added
+        status = 0
+
+        async def send_secured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.get("headers", ())
+                message["headers"] = [*headers, *added(headers, https)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_secured)
+        except Exception:
+            # Starlette's own 500 is written outside this middleware, without these headers;
+            # answer here instead, then re-raise so the server still logs the bug.
+            if not status:
+                body, media_type = server_error(scope)
+                headers = [
+                    (b"content-type", media_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ]
+                await send_secured({"type": "http.response.start", "status": 500, "headers": headers})
+                await send_secured({"type": "http.response.body", "body": body})
+            raise
+        finally:
+            if self.access_log and logs.enabled():
+                ms = round((time.perf_counter() - started_at) * 1000, 2)
+                logs.access(scope["method"], scope["path"], status or 500, ms)
