@@ -195,6 +195,19 @@ def test_bad_settings_are_one_line(cli: CLI) -> None:
     cli.add_pledge()
     assert "rate limit looks like" in run_error(cli, "serve", "--port", "1", env={"WIDGET_RATE_LIMIT": "lots"})
     assert "must be a number" in run_error(cli, "stats", "data-firewall", env={"WIDGET_CACHE_SECONDS": "soon"})
+    assert "WIDGET_TRUSTED_PROXIES" in run_error(cli, "serve", "--port", "1", env={"WIDGET_TRUSTED_PROXIES": "notanip"})
+    assert "WIDGET_DIRECT_FRAME_ORIGINS" in run_error(
+        cli, "serve", "--port", "1", env={"WIDGET_DIRECT_FRAME_ORIGINS": "https://*"}
+    )
+
+
+def test_an_empty_secret_key_file_is_refused_not_used(cli: CLI) -> None:
+    """An empty key would sign tokens anyone could forge."""
+    cli.add_pledge()
+    (cli.data / "secret.key").write_text("\n")
+    line = run_error(cli, "partner", "add", "data-firewall", "--name", "A", "--origin", "https://a.example")
+    assert "holds no usable key" in line
+    assert "holds no usable key" in run_error(cli, "serve", "--port", "1")
 
 
 def test_backup_is_a_consistent_openable_copy(cli: CLI, tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def test_counter_badge_shows_the_count_and_progress_toward_a_goal(settings, make
     with_goal = client.get("/embed/data-firewall/counter", params={"token": creds.token, "goal": "500"})
     assert 'max="500" value="1"' in with_goal.text
     assert "Goal: 500 signatures" in with_goal.text
+    odd = client.get("/embed/data-firewall/counter", params={"token": creds.token, "goal": "\u00b2"})
+    assert odd.status_code == 200  # a digit that is not 0-9 is no goal, not an error
+    assert "<progress" not in odd.text
 
 
 def test_widget_js_fits_its_budget_and_defines_one_global() -> None:

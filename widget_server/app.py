@@ -19,9 +19,11 @@ from starlette.templating import Jinja2Templates
 
 from . import db
 from .catalog import Catalog
-from .errors import WidgetError
+from .errors import BadRequest, ConfigError, WidgetError
 from .middleware import EdgeMiddleware
+from .origins import normalise_origin
 from .pagecache import PageCache
+from .proxies import TrustedProxies
 from .ratelimit import ClientKeys, RateLimiter, parse_rate
 from .services import Services
 from .settings import Settings
@@ -57,10 +59,19 @@ async def client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(normalise_origin(origin) for origin in origins)
+    except BadRequest as exc:
+        raise ConfigError(f"WIDGET_DIRECT_FRAME_ORIGINS: {exc.message}") from None
+
+
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Starlette:
     """Build the app; storage is opened by the lifespan, so creating it touches no files."""
     settings = settings or Settings.from_env()
     # Read now, so bad configuration fails at start-up and not on the first signature.
+    TrustedProxies(settings.trusted_proxies)
+    settings = settings.with_overrides(direct_frame_origins=_checked_origins(settings.direct_frame_origins))
     client_rate = parse_rate(settings.rate_limit)
     partner_rate = parse_rate(settings.partner_rate_limit)
     keys = settings.signing_keys()

@@ -120,6 +120,8 @@ def configure(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # aiosqlite logs SQL parameters (emails among them) at DEBUG: never let those through.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     # Our format prints none of these, and finding the caller's frame is the dearest part of
     # making a record; the logging HOWTO's "Optimization" section documents each switch.
     logging._srcfile = None

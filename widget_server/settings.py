@@ -108,7 +108,7 @@ class Settings:
         return [*self.secret_key_fallbacks, self.resolved_secret_key()]
 
     def resolved_secret_key(self) -> str:
-        if self.secret_key:
+        if self.secret_key.strip():
             return self.secret_key
         return load_or_create_secret(Path(self.data_dir) / "secret.key")
 
@@ -129,20 +129,44 @@ def _parse(name: str, type_: Any, raw: str, env: str) -> Any:
     return raw
 
 
+MIN_KEY_FILE_LENGTH = 32
+
+
 def load_or_create_secret(path: Path) -> str:
-    """Read the key file, or create it (mode 0600) on first use."""
+    """Read the key file, or create it (mode 0600) on first use; never accept an empty key.
+
+    The key is written to a private temporary file and linked into place, so a second process
+    starting at the same moment reads a whole key or none, never a half-written one.
+    """
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
-        pass
+        key = _create_secret(path)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the secret key file {path}: {exc.strerror}.") from None
+    if len(key) < MIN_KEY_FILE_LENGTH:
+        raise ConfigError(
+            f"The secret key file {path} holds no usable key; delete it to generate a new one "
+            "(partners' snippets will then need re-issuing with `partner rotate`)."
+        )
+    return key
+
+
+def _create_secret(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        return path.read_text().strip()
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    finally:
+        temporary.unlink()
     return key
 
 

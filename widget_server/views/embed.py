@@ -368,7 +368,7 @@ async def counter_page(request: Request) -> Response:
     total = (await services.catalog.counts(embedding.pledge.id)).total
     goal_param = request.query_params.get("goal", "")
     goal = embedding.pledge.goal
-    if goal_param.isdigit() and 0 < int(goal_param) < 10**9:
+    if goal_param.isascii() and goal_param.isdigit() and 0 < int(goal_param) < 10**9:
         goal = int(goal_param)
 
     def render() -> str:
