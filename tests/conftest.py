@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,25 @@ def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
             return await admin.stats(conn, slug)
 
     return run(go())  # type: ignore[no-any-return]
+
+
+class FormFields(HTMLParser):
+    """The attributes of a page's form controls, by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "input" and attributes.get("name"):
+            self.inputs[str(attributes["name"])] = attributes
+
+
+def fields_of(html: str) -> dict[str, dict[str, str | None]]:
+    parser = FormFields()
+    parser.feed(html)
+    return parser.inputs
 
 
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from starlette.testclient import TestClient
 
-from tests.conftest import PARTNER_ORIGIN, FakeClock, form_token_of, make_partner, make_pledge, stats
+from tests.conftest import PARTNER_ORIGIN, FakeClock, fields_of, form_token_of, make_partner, make_pledge, stats
 from widget_server import admin
 from widget_server import queries as queries_module
 from widget_server.app import create_app
@@ -77,23 +76,6 @@ def post(
     return client.post(f"/embed/{SLUG}/sign", data=data, headers=sent)
 
 
-class Inputs(HTMLParser):
-    """The form controls of a page, by name."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("name"):
-            self.inputs[str(found["name"])] = found
-
-
-def inputs_of(html: str) -> dict[str, dict[str, str | None]]:
-    parser = Inputs()
-    parser.feed(html)
-    return parser.inputs
 
 
 def frame_ancestors(response: httpx.Response) -> str:
@@ -678,7 +660,7 @@ def test_an_expired_form_is_re_rendered_with_input_kept_and_nothing_stored(setti
     answer = post(client, form, occupation="Nurse", organisation="Hill Clinic")
     assert answer.status_code == 200
     assert unescaped(FORM_EXPIRED) in unescaped(answer.text)
-    kept = inputs_of(answer.text)
+    kept = fields_of(answer.text)
     assert (kept["name"]["value"], kept["email"]["value"]) == ("Ana Teacher", "ana@example.org")
     assert (kept["occupation"]["value"], kept["organisation"]["value"]) == ("Nurse", "Hill Clinic")
     assert rows(settings) == []
@@ -710,7 +692,7 @@ def test_a_form_sent_too_soon_is_re_rendered_with_a_message_and_input_kept(setti
     answer = post(client, form, occupation="Teacher", opt_in_updates="yes")
     assert answer.status_code == 200
     assert unescaped(TOO_QUICK) in unescaped(answer.text)
-    kept = inputs_of(answer.text)
+    kept = fields_of(answer.text)
     assert kept["name"]["value"] == "Ana Teacher"
     assert kept["occupation"]["value"] == "Teacher"
     assert "checked" in kept["opt_in_updates"]

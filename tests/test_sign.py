@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import PARTNER_ORIGIN, Signer, form_token_of, make_partner, make_pledge, stats
+from tests.conftest import PARTNER_ORIGIN, Signer, fields_of, form_token_of, make_partner, make_pledge, stats
 
 
 @pytest.fixture
@@ -30,25 +29,6 @@ def rows(settings, sql: str = "SELECT * FROM signatures") -> list[sqlite3.Row]: 
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
-
-
-class FormFields(HTMLParser):
-    """The names, types and attributes of a page's form controls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "input" and attributes.get("name"):
-            self.inputs[str(attributes["name"])] = attributes
-
-
-def fields_of(html: str) -> dict[str, dict[str, str | None]]:
-    parser = FormFields()
-    parser.feed(html)
-    return parser.inputs
 
 
 def test_embed_page_has_the_pledge_the_form_and_the_privacy_notice(partner_signer: Signer) -> None:

@@ -289,37 +289,27 @@ async def export_rows(
                 yield tuple(row)
 
 
+# Each kept count beside the rows it stands for: (what, name, kept, from the rows).
+_INTEGRITY_CHECKS = (
+    "SELECT 'pledge', slug, signature_count,"
+    " (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = p.id) FROM pledges p",
+    "SELECT 'partner', name, signature_count,"
+    " (SELECT COUNT(*) FROM signatures s WHERE s.partner_id = p.id) FROM partners p",
+    "SELECT 'days of pledge', slug, signature_count,"
+    " (SELECT COALESCE(SUM(d.count), 0) FROM signature_days d WHERE d.pledge_id = p.id) FROM pledges p",
+    "SELECT 'organisation', name, signatures, (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = o.pledge_id"
+    " AND s.organisation != '' AND lower(s.organisation) = o.name_key) FROM organisations o",
+)
+
+
 async def integrity(conn: aiosqlite.Connection) -> list[str]:
     """Where kept counts disagree with the rows (empty when all is well); for tests and ops."""
     problems = []
-    async with conn.execute(
-        "SELECT p.slug, p.signature_count,"
-        " (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = p.id) FROM pledges p"
-    ) as cursor:
-        async for slug, kept, real in cursor:
-            if kept != real:
-                problems.append(f"pledge {slug}: count {kept}, rows {real}")
-    async with conn.execute(
-        "SELECT p.name, p.signature_count,"
-        " (SELECT COUNT(*) FROM signatures s WHERE s.partner_id = p.id) FROM partners p"
-    ) as cursor:
-        async for name, kept, real in cursor:
-            if kept != real:
-                problems.append(f"partner {name}: count {kept}, rows {real}")
-    async with conn.execute(
-        "SELECT p.slug, p.signature_count, (SELECT COALESCE(SUM(d.count), 0) FROM signature_days d"
-        " WHERE d.pledge_id = p.id) FROM pledges p"
-    ) as cursor:
-        async for slug, kept, by_day in cursor:
-            if kept != by_day:
-                problems.append(f"pledge {slug}: count {kept}, days add up to {by_day}")
-    async with conn.execute(
-        "SELECT o.name, o.signatures, (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = o.pledge_id"
-        " AND s.organisation != '' AND lower(s.organisation) = o.name_key) FROM organisations o"
-    ) as cursor:
-        async for name, kept, real in cursor:
-            if kept != real:
-                problems.append(f"organisation {name}: count {kept}, rows {real}")
+    for sql in _INTEGRITY_CHECKS:
+        async with conn.execute(sql) as cursor:
+            async for what, name, kept, real in cursor:
+                if kept != real:
+                    problems.append(f"{what} {name}: count {kept}, rows {real}")
     return problems
 
 
