@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -103,6 +104,16 @@ def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
     return run(go())  # type: ignore[no-any-return]
 
 
+def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[sqlite3.Row]:
+    """Rows straight from the SQLite file, as another process would see them."""
+    conn = sqlite3.connect(settings.database)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
 class FormFields(HTMLParser):
     """The attributes of a page's form controls, by name."""
 
@@ -164,11 +175,18 @@ class Signer:
 def make_client(
     make_settings: Callable[..., Settings], clock: FakeClock
 ) -> Iterator[Callable[..., TestClient]]:
-    """make_client(**setting_overrides) → a TestClient whose lifespan has run."""
+    """make_client(settings or **setting_overrides, host=client address) → a TestClient whose
+    lifespan has run."""
     opened: list[TestClient] = []
 
-    def make(settings: Settings | None = None, **overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings or make_settings(**overrides), clock=clock))
+    def make(
+        settings: Settings | None = None,
+        host: str = "testclient",
+        client_options: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> TestClient:
+        app = create_app(settings or make_settings(**overrides), clock=clock)
+        client = TestClient(app, client=(host, 40000), **(client_options or {}))
         client.__enter__()
         opened.append(client)
         return client

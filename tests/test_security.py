@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from starlette.testclient import TestClient
 
-from tests.conftest import PARTNER_ORIGIN, FakeClock, fields_of, form_token_of, make_partner, make_pledge, stats
+from tests.conftest import PARTNER_ORIGIN, FakeClock, fields_of, form_token_of, make_partner, make_pledge, rows, stats
 from widget_server import admin
 from widget_server import queries as queries_module
 from widget_server.app import create_app
@@ -44,15 +43,6 @@ SECRET = "test-secret-key"  # make_settings' key
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[sqlite3.Row]:
-    conn = sqlite3.connect(settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def form_for(client: TestClient, token: str = "", parent: str = "", **query: str) -> str:
@@ -88,19 +78,9 @@ def unescaped(html: str) -> str:
 
 
 @pytest.fixture
-def client_at(clock: FakeClock) -> Iterator[Callable[..., TestClient]]:
+def client_at(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]:
     """client_at(settings, host, **TestClient options): a client connecting from `host`."""
-    opened: list[TestClient] = []
-
-    def make(settings: Settings, host: str, **options: Any) -> TestClient:
-        client = TestClient(create_app(settings, clock=clock), client=(host, 40000), **options)
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in reversed(opened):
-        client.__exit__(None, None, None)
+    return lambda settings, host, **options: make_client(settings, host=host, client_options=options)
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from tests.conftest import PARTNER_ORIGIN, Signer, fields_of, form_token_of, make_partner, make_pledge, stats
+from tests.conftest import PARTNER_ORIGIN, Signer, fields_of, form_token_of, make_partner, make_pledge, rows, stats
 
 
 @pytest.fixture
@@ -20,15 +18,6 @@ def partner_signer(settings, make_client, clock) -> Signer:  # type: ignore[no-u
 def direct_signer(settings, make_client, clock) -> Signer:  # type: ignore[no-untyped-def]
     make_pledge(settings)
     return Signer(make_client(settings), clock)
-
-
-def rows(settings, sql: str = "SELECT * FROM signatures") -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
-    conn = sqlite3.connect(settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_embed_page_has_the_pledge_the_form_and_the_privacy_notice(partner_signer: Signer) -> None:
