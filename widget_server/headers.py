@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from starlette.types import Scope
 
+from .responses import RawHeaders
+
 _BASE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; form-action 'self'; base-uri 'none'"
@@ -24,7 +26,6 @@ PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 _ORIGIN = re.compile(r"^https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 SERVER_ERROR = "Sorry, something went wrong on our side. Please try again in a moment."
 
-RawHeaders = list[tuple[bytes, bytes]]
 
 
 def csp(frame_ancestors: Iterable[str] = ()) -> str:

@@ -15,16 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import NotFound
+from ..responses import Prebuilt, RawHeaders, raw
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-
-RawHeaders = list[tuple[bytes, bytes]]
-
-
-def _raw(headers: dict[str, str]) -> RawHeaders:
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
-
 
 @dataclass(frozen=True)
 class Asset:
@@ -55,23 +49,12 @@ class Asset:
             etag=etag,
             media_type=media_type,
             headers=(
-                _raw(common),
-                _raw({**common, "Content-Encoding": "gzip", "Content-Length": str(len(gzipped)),
+                raw(common),
+                raw({**common, "Content-Encoding": "gzip", "Content-Length": str(len(gzipped)),
                       "Content-Type": media_type}),
-                _raw({**common, "Content-Length": str(len(body)), "Content-Type": media_type}),
+                raw({**common, "Content-Length": str(len(body)), "Content-Type": media_type}),
             ),
         )
-
-
-class _Prebuilt(Response):
-    """A response whose body and headers were built in advance (Response.__init__ rebuilds them)."""
-
-    def __init__(self, body: bytes, raw_headers: RawHeaders, status_code: int = 200) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = body
-        # A copy: middleware may change a response's header list in place.
-        self.raw_headers = list(raw_headers)
 
 
 def load_assets(directory: Path = STATIC_DIR) -> dict[str, Asset]:
@@ -83,11 +66,12 @@ def _serve(request: Request, name: str) -> Response:
     if asset is None:
         raise NotFound("There is no such file.")
     not_modified, gzipped, plain = asset.headers
+    # Copies: a response's header list is its own to change.
     if asset.etag in request.headers.get("if-none-match", ""):
-        return _Prebuilt(b"", not_modified, status_code=304)
+        return Prebuilt(b"", list(not_modified), status_code=304)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return _Prebuilt(asset.gzipped, gzipped)
-    return _Prebuilt(asset.body, plain)
+        return Prebuilt(asset.gzipped, list(gzipped))
+    return Prebuilt(asset.body, list(plain))
 
 
 async def widget_js(request: Request) -> Response:
