@@ -13,13 +13,18 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import aiosqlite
 
 from . import admin, db
 from .errors import WidgetError
 from .settings import Settings, help_table
+from .signing import normalise_email
+
+T = TypeVar("T")
 
 log = logging.getLogger("widget_server")
 
@@ -28,8 +33,15 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings.from_env(db_path=getattr(args, "db", None), **overrides)
 
 
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coroutine)
+def _on_db(args: argparse.Namespace, action: Callable[[aiosqlite.Connection, Settings], Awaitable[T]]) -> T:
+    """Open the database the command names, run one staff action on it, and close it."""
+    settings = _settings(args)
+
+    async def go() -> T:
+        async with admin.open_db(settings) as conn:
+            return await action(conn, settings)
+
+    return asyncio.run(go())
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -55,20 +67,19 @@ def cmd_pledge_add(args: argparse.Namespace) -> None:
     except UnicodeDecodeError:
         raise WidgetError(f"The statement file {args.statement_file} is not UTF-8 text.") from None
 
-    async def go() -> None:
-        async with admin.open_db(_settings(args)) as conn:
-            pledge = await admin.add_pledge(
-                conn,
-                slug=args.slug,
-                title=args.title,
-                statement_html=statement,
-                goal=args.goal,
-                privacy_url=args.privacy_url,
-                contact=args.contact,
-            )
-        print(f"Created pledge {pledge.slug!r}: {pledge.title}")
-
-    _run(go())
+    pledge = _on_db(
+        args,
+        lambda conn, _: admin.add_pledge(
+            conn,
+            slug=args.slug,
+            title=args.title,
+            statement_html=statement,
+            goal=args.goal,
+            privacy_url=args.privacy_url,
+            contact=args.contact,
+        ),
+    )
+    print(f"Created pledge {pledge.slug!r}: {pledge.title}")
 
 
 def _print_credentials(creds: admin.PartnerCredentials, as_json: bool, verb: str) -> None:
@@ -86,41 +97,24 @@ def _print_credentials(creds: admin.PartnerCredentials, as_json: bool, verb: str
 
 
 def cmd_partner_add(args: argparse.Namespace) -> None:
-    async def go() -> admin.PartnerCredentials:
-        settings = _settings(args)
-        async with admin.open_db(settings) as conn:
-            return await admin.add_partner(conn, settings, args.slug, args.name, args.origin)
-
-    _print_credentials(_run(go()), args.json, "Added")
+    creds = _on_db(args, lambda conn, settings: admin.add_partner(conn, settings, args.slug, args.name, args.origin))
+    _print_credentials(creds, args.json, "Added")
 
 
 def cmd_partner_rotate(args: argparse.Namespace) -> None:
-    async def go() -> admin.PartnerCredentials:
-        settings = _settings(args)
-        async with admin.open_db(settings) as conn:
-            return await admin.rotate_partner(conn, settings, args.slug, args.name)
-
-    creds = _run(go())
+    creds = _on_db(args, lambda conn, settings: admin.rotate_partner(conn, settings, args.slug, args.name))
     if not args.json:
         print("The old snippet stops working within seconds; send the partner the new one.")
     _print_credentials(creds, args.json, "Rotated")
 
 
 def cmd_partner_revoke(args: argparse.Namespace) -> None:
-    async def go() -> None:
-        async with admin.open_db(_settings(args)) as conn:
-            partner = await admin.revoke_partner(conn, args.slug, args.name)
-        print(f"Revoked {partner.name!r}: its widget stops accepting signatures within seconds.")
-
-    _run(go())
+    partner = _on_db(args, lambda conn, _: admin.revoke_partner(conn, args.slug, args.name))
+    print(f"Revoked {partner.name!r}: its widget stops accepting signatures within seconds.")
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
-    async def go() -> dict[str, Any]:
-        async with admin.open_db(_settings(args)) as conn:
-            return await admin.stats(conn, args.slug)
-
-    stats = _run(go())
+    stats = _on_db(args, lambda conn, _: admin.stats(conn, args.slug))
     if args.json:
         print(json.dumps(stats, indent=2))
         return
@@ -131,11 +125,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    async def go() -> int:
-        async with admin.open_db(_settings(args)) as conn:
-            return await admin.export_csv(conn, args.slug, sys.stdout)
-
-    _run(go())
+    _on_db(args, lambda conn, _: admin.export_csv(conn, args.slug, sys.stdout))
 
 
 def cmd_backup(args: argparse.Namespace) -> None:
@@ -145,11 +135,7 @@ def cmd_backup(args: argparse.Namespace) -> None:
 
 
 def cmd_orgs_list(args: argparse.Namespace) -> None:
-    async def go() -> list[dict[str, Any]]:
-        async with admin.open_db(_settings(args)) as conn:
-            return await admin.organisations(conn, args.slug, args.status)
-
-    found = _run(go())
+    found = _on_db(args, lambda conn, _: admin.organisations(conn, args.slug, args.status))
     if args.json:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return
@@ -161,11 +147,7 @@ def cmd_orgs_list(args: argparse.Namespace) -> None:
 
 def _review(status: str) -> Callable[[argparse.Namespace], None]:
     def cmd(args: argparse.Namespace) -> None:
-        async def go() -> None:
-            async with admin.open_db(_settings(args)) as conn:
-                await admin.review_organisation(conn, args.slug, args.name, status)
-
-        _run(go())
+        _on_db(args, lambda conn, _: admin.review_organisation(conn, args.slug, args.name, status))
         where = "shown in the public list" if status == "approved" else "kept out of the public list"
         print(f"{args.name!r} is now {where}.")
 
@@ -173,19 +155,12 @@ def _review(status: str) -> Callable[[argparse.Namespace], None]:
 
 
 def cmd_person_export(args: argparse.Namespace) -> None:
-    async def go() -> list[dict[str, Any]]:
-        async with admin.open_db(_settings(args)) as conn:
-            return await admin.person_data(conn, args.email)
-
-    print(json.dumps({"email": args.email.strip().lower(), "signatures": _run(go())}, indent=2, ensure_ascii=False))
+    found = _on_db(args, lambda conn, _: admin.person_data(conn, args.email))
+    print(json.dumps({"email": normalise_email(args.email), "signatures": found}, indent=2, ensure_ascii=False))
 
 
 def cmd_person_erase(args: argparse.Namespace) -> None:
-    async def go() -> int:
-        async with admin.open_db(_settings(args)) as conn:
-            return await admin.erase_person(conn, args.email)
-
-    erased = _run(go())
+    erased = _on_db(args, lambda conn, _: admin.erase_person(conn, args.email))
     print(f"Erased {erased} signature{'s' if erased != 1 else ''}; counts are corrected to match.")
 
 
