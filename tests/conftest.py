@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import aiosqlite
 import httpx
 import pytest
 from starlette.testclient import TestClient
@@ -20,6 +21,8 @@ from widget_server import admin
 from widget_server.app import create_app
 from widget_server.models import Pledge
 from widget_server.settings import Settings
+
+T = TypeVar("T")
 
 PARTNER_ORIGIN = "https://riverside.example"
 STATEMENT = "<p>We ask public services to keep personal data <strong>away</strong> from enforcement.</p>"
@@ -63,8 +66,14 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+def on_db(settings: Settings, action: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    """Run one staff action on the test's database, as a CLI command would."""
+
+    async def go() -> T:
+        async with admin.open_db(settings) as conn:
+            return await action(conn)
+
+    return asyncio.run(go())
 
 
 def make_pledge(settings: Settings, **overrides: Any) -> Pledge:
@@ -75,12 +84,7 @@ def make_pledge(settings: Settings, **overrides: Any) -> Pledge:
         "goal": 1000,
     }
     values.update(overrides)
-
-    async def go() -> Pledge:
-        async with admin.open_db(settings) as conn:
-            return await admin.add_pledge(conn, **values)
-
-    return run(go())  # type: ignore[no-any-return]
+    return on_db(settings, lambda conn: admin.add_pledge(conn, **values))
 
 
 def make_partner(
@@ -89,19 +93,11 @@ def make_partner(
     name: str = "Riverside",
     origins: tuple[str, ...] = (PARTNER_ORIGIN,),
 ) -> admin.PartnerCredentials:
-    async def go() -> admin.PartnerCredentials:
-        async with admin.open_db(settings) as conn:
-            return await admin.add_partner(conn, settings, slug, name, list(origins))
-
-    return run(go())  # type: ignore[no-any-return]
+    return on_db(settings, lambda conn: admin.add_partner(conn, settings, slug, name, list(origins)))
 
 
 def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        async with admin.open_db(settings) as conn:
-            return await admin.stats(conn, slug)
-
-    return run(go())  # type: ignore[no-any-return]
+    return on_db(settings, lambda conn: admin.stats(conn, slug))
 
 
 def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[sqlite3.Row]:

@@ -30,7 +30,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import FakeClock, form_token_of, make_partner, make_pledge
+from tests.conftest import FakeClock, form_token_of, make_partner, make_pledge, on_db
 from widget_server import admin, queries
 from widget_server.app import create_app
 from widget_server.db import transaction
@@ -286,11 +286,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def approve(settings: Settings, slug: str, name: str) -> None:
-    async def go() -> None:
-        async with admin.open_db(settings) as conn:
-            await admin.review_organisation(conn, slug, name, "approved")
-
-    asyncio.run(go())
+    on_db(settings, lambda conn: admin.review_organisation(conn, slug, name, "approved"))
 
 
 def export(settings: Settings, slug: str) -> list[dict[str, str]]:
@@ -316,11 +312,7 @@ def stored(settings: Settings, slug: str) -> list[sqlite3.Row]:
 
 
 def integrity(settings: Settings) -> list[str]:
-    async def go() -> list[str]:
-        async with admin.open_db(settings) as conn:
-            return await queries.integrity(conn)
-
-    return asyncio.run(go())  # type: ignore[no-any-return]
+    return on_db(settings, queries.integrity)
 
 
 # ---------------------------------------------------------------- the table

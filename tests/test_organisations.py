@@ -5,24 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import Signer, make_partner, make_pledge
+from tests.conftest import Signer, make_partner, make_pledge, on_db
 from widget_server import admin, queries
 
 
 def orgs(settings, status: str | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    async def go() -> list[dict[str, Any]]:
-        async with admin.open_db(settings) as conn:
-            return await admin.organisations(conn, "data-firewall", status)
-
-    return asyncio.run(go())
+    return on_db(settings, lambda conn: admin.organisations(conn, "data-firewall", status))
 
 
 def review(settings, name: str, status: str) -> None:  # type: ignore[no-untyped-def]
-    async def go() -> None:
-        async with admin.open_db(settings) as conn:
-            await admin.review_organisation(conn, "data-firewall", name, status)
-
-    asyncio.run(go())
+    on_db(settings, lambda conn: admin.review_organisation(conn, "data-firewall", name, status))
 
 
 def test_organisations_are_counted_in_the_same_transaction_as_signatures(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge
+from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge, on_db
 from widget_server import admin
 from widget_server.tokens import REVOKED, ROTATED, TAMPERED
 
 
 def rotate(settings, name: str = "Riverside") -> admin.PartnerCredentials:  # type: ignore[no-untyped-def]
-    async def go() -> admin.PartnerCredentials:
-        async with admin.open_db(settings) as conn:
-            return await admin.rotate_partner(conn, settings, "data-firewall", name)
-
-    return asyncio.run(go())
+    return on_db(settings, lambda conn: admin.rotate_partner(conn, settings, "data-firewall", name))
 
 
 def revoke(settings, name: str = "Riverside") -> None:  # type: ignore[no-untyped-def]
-    async def go() -> None:
-        async with admin.open_db(settings) as conn:
-            await admin.revoke_partner(conn, "data-firewall", name)
-
-    asyncio.run(go())
+    on_db(settings, lambda conn: admin.revoke_partner(conn, "data-firewall", name))
 
 
 def tampered_versions(token: str) -> list[str]:
