@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser_harness import (  # noqa: E402
     Site,
-    WidgetServer,
     launch_options,
     wait_sized_to_content,
     widget_frame,
 )
+from tests.server_harness import WidgetServer  # noqa: E402
 from widget_server import demo  # noqa: E402
 from widget_server.settings import Settings  # noqa: E402
 

@@ -26,15 +26,13 @@ from playwright.sync_api import Browser, Frame, Locator, Page, expect, sync_play
 from tests.browser_harness import (
     AXE,
     CHROMIUM,
-    ROOT,
     Site,
-    WidgetServer,
-    free_port,
     launch_options,
     page_html,
     wait_sized_to_content,
     widget_frame,
 )
+from tests.server_harness import ROOT, WidgetServer, free_port
 from widget_server import demo
 
 pytestmark = pytest.mark.browser

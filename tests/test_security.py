@@ -8,11 +8,7 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ from itsdangerous import URLSafeSerializer
 from starlette.testclient import TestClient
 
 from tests.conftest import PARTNER_ORIGIN, FakeClock, fields_of, form_token_of, make_partner, make_pledge, rows, stats
+from tests.server_harness import WidgetServer
 from widget_server import admin
 from widget_server import queries as queries_module
 from widget_server.app import create_app
@@ -896,53 +893,21 @@ def test_no_raw_ip_or_email_in_the_database_or_the_logs(make_settings, client_at
         assert secret not in logged, secret
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_the_real_server_keeps_client_ips_and_emails_out_of_its_logs(tmp_path: Path) -> None:
     """Under uvicorn the address comes from the socket, and uvicorn's own access log would print it."""
     settings = Settings.from_env(environ={}, data_dir=tmp_path / "data", secret_key=SECRET)
     make_pledge(settings)
     token = make_partner(settings).token
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WIDGET_")},
-        "WIDGET_DATA_DIR": str(tmp_path / "data"),
-        "WIDGET_SECRET_KEY": SECRET,
-        "WIDGET_TRUSTED_PROXIES": "127.0.0.1",
+    server = WidgetServer.start(
+        tmp_path / "data",
+        WIDGET_SECRET_KEY=SECRET,
+        WIDGET_TRUSTED_PROXIES="127.0.0.1",
         # A subprocess has no fake clock; the fill-time rule is tested in-process above.
-        "WIDGET_MIN_FILL_SECONDS": "0",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "widget_server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        WIDGET_MIN_FILL_SECONDS="0",
     )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read_log() -> None:
-        # Drains the pipe for the server's whole life, so it never blocks on a full pipe.
-        assert server.stdout is not None
-        for line in server.stdout:
-            lines.append(line)
-            if "Uvicorn running on" in line:
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read_log, daemon=True)
-    reader.start()
     try:
-        assert ready.wait(30) and server.poll() is None, "the server did not start:\n" + "".join(lines)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
             via = {"X-Forwarded-For": "198.51.100.99"}
             page = http.get(f"/embed/{SLUG}", params={"token": token, "parent": PARTNER_ORIGIN}, headers=via)
             data = {"name": "Real Net", "email": "real.net@example.org", "form_token": form_token_of(page.text)}
@@ -950,12 +915,9 @@ def test_the_real_server_keeps_client_ips_and_emails_out_of_its_logs(tmp_path: P
             assert signed.json() == {"status": "signed", "total": 1}
             assert http.get("/nothing", headers=via).status_code == 404
     finally:
-        server.terminate()
-        assert server.wait(timeout=30) == 0
-        reader.join(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
-    logged = "".join(lines)
+        server.stop()
+    assert server.process.returncode == 0
+    logged = "".join(server.log)
     assert '"path": "/embed/data-firewall/sign"' in logged  # the access log is on
     for secret in ("198.51.100.99", "real.net@example.org", token):
         assert secret not in logged, secret
