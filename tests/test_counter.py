@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
-from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge
+from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge, on_db
 
 WIDGET_JS = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 BUDGET = 3000
@@ -70,3 +71,39 @@ def test_widget_js_is_served_gzipped_and_cacheable(settings, make_client) -> Non
     assert "set-cookie" not in answer.headers
     again = client.get("/widget.js", headers={"If-None-Match": answer.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_kept_pages_show_each_new_count(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+    """The form, thank-you page and badge are rendered once and the count filled in per request:
+    every page must still show the count as it is now, in all three of its forms."""
+    make_pledge(settings, goal=1000)
+    creds = make_partner(settings)
+    client = make_client(settings)
+    signer = Signer(client, clock, token=creds.token)
+
+    def count_shown(html: str) -> tuple[str, str]:
+        match = re.search(r"<strong data-count>([^<]*)</strong> <span data-count-label>([^<]*)</span>", html)
+        assert match, html
+        return match.group(1), match.group(2)
+
+    first = signer.sign(name="Ana <b>One</b>", email="one@example.org")
+    assert count_shown(first.text) == ("1", "person has")
+    assert 'data-signed-total="1"' in first.text
+    assert "Thank you, Ana &lt;b&gt;One&lt;/b&gt;. You have signed." in first.text
+    second = signer.sign(name="Ben", email="two@example.org")
+    assert count_shown(second.text) == ("2", "people have")
+    assert "Thank you, Ben. You have signed." in second.text
+    assert 'data-signed-total="2"' in second.text
+    form = signer.embed().text
+    assert count_shown(form) == ("2", "people have")
+    assert 'max="1000" value="2"' in form and ">2 of 1000</progress>" in form
+
+    # Past a thousand: the separator, and the bar stops at its goal.
+    on_db(settings, lambda conn: conn.execute("UPDATE pledges SET signature_count = 1232"))
+    on_db(settings, lambda conn: conn.commit())
+    third = signer.sign(name="Cy", email="three@example.org")
+    assert count_shown(third.text) == ("1,233", "people have")
+    assert 'data-signed-total="1233"' in third.text
+    badge = client.get("/embed/data-firewall/counter", params={"token": creds.token}).text
+    assert count_shown(badge) == ("1,233", "people have")
+    assert 'max="1000" value="1000"' in badge and ">1233 of 1000</progress>" in badge

@@ -18,7 +18,9 @@ class Pledge:
     goal: int | None
     privacy_url: str | None
     contact: str | None
-    signature_count: int
+    # Not part of equality: a page kept for this pledge (pagecache) fills its count in itself,
+    # so a row re-read with a higher count is still the same page.
+    signature_count: int = field(compare=False)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Pledge:
@@ -42,7 +44,7 @@ class Partner:
     origins: tuple[str, ...]
     token_version: int
     revoked: bool
-    signature_count: int
+    signature_count: int = field(compare=False)  # as for Pledge
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Partner:

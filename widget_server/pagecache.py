@@ -1,34 +1,58 @@
 """Rendered pages kept in memory, so a page view costs a dictionary look-up, not a render.
 
-Only pages that are the same for everyone who asks are kept: the blank sign form (its one
-per-request part, the form token, is left as a slot and filled in per request), the thank-you
-page (the signer's name is the slot) and the counter badge. The key holds everything the page
-shows, so a new count or a changed row is simply a new entry; the oldest entries are dropped past
-`size`.
+A page is rendered once with named slots where its per-request parts go (the form token, the
+signer's name, the count), and each request fills them in. So the sign form, the thank-you page
+and the counter badge stay rendered while the count climbs through a surge, which is exactly
+when they are asked for most. The key holds everything else the page shows, so a changed row is
+simply a new entry; the oldest entries are dropped past `size`.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 
-SLOT = "slot-" + secrets.token_hex(12)  # stands in for the form token while rendering
+# Random, so no text a person types can pose as a slot; only [0-9a-z_-], which autoescape and
+# the urlencode filter leave as they are.
+_MARK = "slot" + secrets.token_hex(8)
+_SLOTS = re.compile(f"{_MARK}-([a-z_]+)-{_MARK}")
+
+
+def slot(name: str) -> str:
+    """Stands in for `name` while a page is rendered for the cache."""
+    return f"{_MARK}-{name}-{_MARK}"
+
+
+@dataclass(frozen=True)
+class Page:
+    pieces: tuple[bytes, ...]  # the text between the slots
+    slots: tuple[str, ...]  # the slot after each piece but the last
+
+    def fill(self, values: Mapping[str, str]) -> bytes:
+        """The page with each slot replaced by its value (already escaped for where it goes)."""
+        parts = [self.pieces[0]]
+        for name, piece in zip(self.slots, self.pieces[1:]):
+            parts += (values[name].encode(), piece)
+        return b"".join(parts)
 
 
 class PageCache:
     def __init__(self, size: int = 512) -> None:
         self._size = size
-        self._pages: OrderedDict[Hashable, tuple[bytes, ...]] = OrderedDict()
+        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
 
-    def get(self, key: Hashable, render: Callable[[], str]) -> tuple[bytes, ...]:
-        """The page's pieces around each SLOT, rendering it on first use."""
-        pieces = self._pages.get(key)
-        if pieces is not None:
+    def get(self, key: Hashable, render: Callable[[], str]) -> Page:
+        """The page kept under `key`, rendering it on first use."""
+        page = self._pages.get(key)
+        if page is not None:
             self._pages.move_to_end(key)
-            return pieces
-        pieces = tuple(part.encode() for part in render().split(SLOT))
-        self._pages[key] = pieces
+            return page
+        split = _SLOTS.split(render())
+        page = Page(tuple(text.encode() for text in split[0::2]), tuple(split[1::2]))
+        self._pages[key] = page
         if len(self._pages) > self._size:
             self._pages.popitem(last=False)
-        return pieces
+        return page

@@ -26,6 +26,10 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 def clean_text(value: str) -> str:
     """NFC, no control or bidi-override characters, runs of white space folded to one space."""
+    if value.isascii() and value.isprintable():
+        # Most input, and the same answer: printable ASCII is already NFC and holds no control,
+        # bidi or invisible character, so only the white space is left to fold.
+        return " ".join(value.split())
     value = unicodedata.normalize("NFC", value)
     kept = []
     for char in value:
@@ -40,7 +44,10 @@ def clean_text(value: str) -> str:
 
 def normalise_email(value: str) -> str:
     """Trimmed, lower case, and with no invisible format characters: one mailbox, one spelling."""
-    return "".join(c for c in clean_text(value) if unicodedata.category(c) != "Cf").lower()
+    value = clean_text(value)
+    if value.isascii():  # no format (Cf) character is ASCII
+        return value.lower()
+    return "".join(c for c in value if unicodedata.category(c) != "Cf").lower()
 
 
 def email_is_valid(email: str) -> bool:
@@ -52,10 +59,14 @@ def email_is_valid(email: str) -> bool:
         return False
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return False
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
+    if domain.isascii():
+        # The IDNA codec would only check label lengths, which _LABEL checks below anyway.
+        ascii_domain = domain
+    else:
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return False
     labels = ascii_domain.split(".")
     if len(labels) < 2 or labels[-1].isdigit() or len(ascii_domain) > 253:
         return False

@@ -5,7 +5,7 @@ from settings, so older keys still verify during a key rotation. Different salts
 of token from being accepted as the other.
 
 Every counter and embed request carries a partner token, so verified ones are remembered (only
-what verified; `check_partner` still compares each with the partner's current row, so a
+what verified, and form tokens likewise; `check_partner` still compares each with the partner's current row, so a
 revocation or rotation is refused as before), and so are the tokens minted per partner. The
 signers are built once and keep their derived keys: itsdangerous would otherwise build a
 signer and derive its key with an extra HMAC on every `dumps` and `loads`.
@@ -76,12 +76,13 @@ class _Serializer(URLSafeSerializer):
 
 
 class Tokens:
-    MAX_KEPT = 10_000  # distinct partner tokens remembered; past it, the memory starts afresh
+    MAX_KEPT = 10_000  # distinct tokens of each kind remembered; past it, the memory starts afresh
 
     def __init__(self, keys: list[str]) -> None:
         self._partner = _Serializer(keys, salt="partner-token")
         self._form = _Serializer(keys, salt="form-token")
         self._verified: dict[str, PartnerClaim] = {}
+        self._verified_forms: dict[str, FormClaim] = {}
         self._minted: dict[tuple[int, tuple[str, ...], int], str] = {}
         self._this_tick = 0
         self._page_forms: dict[Hashable, str] = {}
@@ -151,7 +152,15 @@ class Tokens:
         return token
 
     def read_form_token(self, token: str) -> FormClaim:
-        """The form's claim; BadRequest if it is forged. Its age is the caller's to judge."""
+        """The form's claim; BadRequest if it is forged. Its age is the caller's to judge.
+
+        Verified tokens are remembered, as partner tokens are: forms opened in the same tenth
+        of a second share a token (`page_form_token`), so in a surge many signatures arrive
+        with one, and a claim follows from its token alone. Nothing about its age is kept.
+        """
+        claim = self._verified_forms.get(token)
+        if claim is not None:
+            return claim
         try:
             data: Any = self._form.loads(token)
             claim = FormClaim(
@@ -163,4 +172,5 @@ class Tokens:
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             raise BadRequest(FORM_BAD) from None
+        self._keep(self._verified_forms, token, claim)
         return claim
