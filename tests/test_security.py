@@ -260,6 +260,14 @@ def assert_security_headers(answer: httpx.Response, label: str) -> None:
     assert headers.get("referrer-policy") == "no-referrer", label
     assert "camera=()" in headers.get("permissions-policy", ""), label
     assert "strict-transport-security" not in headers, label  # plain http here
+    # Once each: the hot answers carry theirs ready-made (headers.Secured), everything else gets
+    # them from the middleware, and neither may add them on top of the other.
+    names = [name for name, _ in headers.multi_items()]
+    for name in ("content-security-policy", "x-content-type-options", "referrer-policy", "permissions-policy",
+                 "cross-origin-opener-policy", "x-frame-options"):
+        assert names.count(name) <= 1, (label, name)
+    if "frame-ancestors 'none'" in policy:
+        assert headers.get("x-frame-options") == "DENY", label
 
 
 def test_security_headers_on_every_response(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
@@ -293,6 +301,10 @@ def test_security_headers_on_every_response(make_settings, make_client, clock) -
     }
     etag = answers["widget.js 200"].headers["etag"]
     answers["widget.js 304"] = client.get("/widget.js", headers={"If-None-Match": etag})
+    answers["widget.js gzip 200"] = client.get("/widget.js", headers={"Accept-Encoding": "gzip"})
+    count_etag = client.get(f"/api/pledges/{SLUG}/count").headers["etag"]  # the count moved since
+    answers["count 304"] = client.get(f"/api/pledges/{SLUG}/count", headers={"If-None-Match": count_etag})
+    answers["count with token 200"] = client.get(f"/api/pledges/{SLUG}/count", params={"token": creds.token})
     for label, answer in answers.items():
         assert str(answer.status_code) == label.rsplit(" ", 1)[1], (label, answer.status_code)
         assert_security_headers(answer, label)
@@ -323,6 +335,12 @@ def test_hsts_over_https_and_behind_a_trusted_proxy_only(make_settings, client_a
     make_pledge(settings)
     direct_https = client_at(settings, "198.51.100.1", base_url="https://testserver")
     assert direct_https.get("/healthz").headers["strict-transport-security"] == "max-age=31536000"
+    # The hot answers build their security headers once, for any scheme: HSTS is still added.
+    for path in ("/widget.js", f"/api/pledges/{SLUG}/count", f"/embed/{SLUG}"):
+        hot = direct_https.get(path)
+        assert hot.status_code == 200, path
+        assert hot.headers.get_list("strict-transport-security") == ["max-age=31536000"], path
+        assert hot.headers["x-content-type-options"] == "nosniff", path
 
     via_proxy = client_at(settings, PROXY)
     said_https = via_proxy.get("/healthz", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"})

@@ -13,12 +13,20 @@ from .errors import PayloadTooLarge
 TOO_LARGE = "That form was too large to accept. Please shorten what you typed and try again."
 
 
-def declared_too_large(scope: Scope, max_bytes: int) -> bool:
-    """True when the request's Content-Length is over the limit, or is not a number."""
+def limited_receive(scope: Scope, receive: Receive, max_bytes: int) -> Receive:
+    """`receive` as the app gets it: refusing a declared Content-Length over the limit (or one
+    that is not a number) unread, cutting off a longer body as it arrives, and as it is for a
+    request that announces no body at all (HTTP/1.1: no length and no transfer coding means
+    none), which most requests are: a counter or page view pays for no wrapper."""
+    announced = False
     for name, value in scope["headers"]:
-        if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
-            return True
-    return False
+        if name == b"content-length":
+            if not value.isdigit() or int(value) > max_bytes:
+                return refuse
+            announced = True
+        elif name == b"transfer-encoding":
+            announced = True
+    return limited(receive, max_bytes) if announced else receive
 
 
 async def refuse() -> Message:

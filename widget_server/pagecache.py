@@ -34,7 +34,7 @@ class Page:
     def fill(self, values: Mapping[str, str]) -> bytes:
         """The page with each slot replaced by its value (already escaped for where it goes)."""
         parts = [self.pieces[0]]
-        for name, piece in zip(self.slots, self.pieces[1:]):
+        for name, piece in zip(self.slots, self.pieces[1:], strict=True):
             parts += (values[name].encode(), piece)
         return b"".join(parts)
 

@@ -28,21 +28,15 @@ class Prebuilt(Response):
 
 def html(body: bytes, headers: RawHeaders, status_code: int = 200) -> Prebuilt:
     """An HTML page: `headers` (shared, never changed) plus its type and length."""
-    return Prebuilt(
-        body,
-        [
-            *headers,
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"text/html; charset=utf-8"),
-        ],
-        status_code,
-    )
+    return Prebuilt(body, _typed(headers, body, b"text/html; charset=utf-8"), status_code)
 
 
 def json_bytes(body: bytes, headers: RawHeaders, status_code: int = 200) -> Prebuilt:
     """JSON already encoded, as Starlette's JSONResponse would send it."""
-    return Prebuilt(
-        body,
-        [*headers, (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")],
-        status_code,
-    )
+    return Prebuilt(body, _typed(headers, body, b"application/json"), status_code)
+
+
+def _typed(headers: RawHeaders, body: bytes, content_type: bytes) -> RawHeaders:
+    # A new list of the same class: a headers.Secured list stays marked (type and length
+    # change nothing the security headers depend on).
+    return type(headers)([*headers, (b"content-length", b"%d" % len(body)), (b"content-type", content_type)])

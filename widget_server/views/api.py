@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import TokenError
-from ..responses import Prebuilt, RawHeaders, raw
+from ..headers import Secured, secured
+from ..responses import Prebuilt, raw
 from ..services import Services
 
 COUNT_HEADERS = {
@@ -20,7 +21,7 @@ COUNT_HEADERS = {
 # Every answer the counter can give for one (total, partner count): built once, as the counter is
 # the most-requested address of all (each partner page view asks), and a count changes far less
 # often than it is read. (etag, body, headers of the 200, headers of the 304.)
-_Answer = tuple[str, bytes, RawHeaders, RawHeaders]
+_Answer = tuple[str, bytes, Secured, Secured]
 _answers: dict[tuple[int, int | None], _Answer] = {}
 _MAX_ANSWERS = 4096
 
@@ -36,8 +37,9 @@ def _answer(total: int, partner: int | None) -> _Answer:
         etag += f"-{partner}"
     etag += '"'
     content = json.dumps(body, separators=(",", ":")).encode()
-    not_modified = raw({**COUNT_HEADERS, "ETag": etag})
-    ok = [*not_modified, (b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
+    headers = raw({**COUNT_HEADERS, "ETag": etag})
+    not_modified = secured(headers)
+    ok = secured([*headers, (b"content-length", b"%d" % len(content)), (b"content-type", b"application/json")])
     if len(_answers) >= _MAX_ANSWERS:
         _answers.clear()
     found = _answers[(total, partner)] = (etag, content, ok, not_modified)
@@ -67,8 +69,8 @@ async def count(request: Request) -> Response:
     etag, content, ok, not_modified = _answer(counts.total, counts.partner)
     # Copies: a response's header list is its own to change.
     if etag in _if_none_match(request):
-        return Prebuilt(b"", list(not_modified), status_code=304)
-    return Prebuilt(content, list(ok))
+        return Prebuilt(b"", Secured(not_modified), status_code=304)
+    return Prebuilt(content, Secured(ok))
 
 
 async def healthz(request: Request) -> Response:

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import NotFound
-from ..responses import Prebuilt, RawHeaders, raw
+from ..headers import Secured, secured
+from ..responses import Prebuilt, raw
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -27,7 +28,7 @@ class Asset:
     etag: str
     media_type: str
     # Ready-made response headers: (not modified, gzipped, plain).
-    headers: tuple[RawHeaders, RawHeaders, RawHeaders] = field(repr=False, compare=False)
+    headers: tuple[Secured, Secured, Secured] = field(repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> Asset:
@@ -49,10 +50,10 @@ class Asset:
             etag=etag,
             media_type=media_type,
             headers=(
-                raw(common),
-                raw({**common, "Content-Encoding": "gzip", "Content-Length": str(len(gzipped)),
-                      "Content-Type": media_type}),
-                raw({**common, "Content-Length": str(len(body)), "Content-Type": media_type}),
+                secured(raw(common)),
+                secured(raw({**common, "Content-Encoding": "gzip", "Content-Length": str(len(gzipped)),
+                              "Content-Type": media_type})),
+                secured(raw({**common, "Content-Length": str(len(body)), "Content-Type": media_type})),
             ),
         )
 
@@ -68,10 +69,10 @@ def _serve(request: Request, name: str) -> Response:
     not_modified, gzipped, plain = asset.headers
     # Copies: a response's header list is its own to change.
     if asset.etag in request.headers.get("if-none-match", ""):
-        return Prebuilt(b"", list(not_modified), status_code=304)
+        return Prebuilt(b"", Secured(not_modified), status_code=304)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Prebuilt(asset.gzipped, list(gzipped))
-    return Prebuilt(asset.body, list(plain))
+        return Prebuilt(asset.gzipped, Secured(gzipped))
+    return Prebuilt(asset.body, Secured(plain))
 
 
 async def widget_js(request: Request) -> Response:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType, WidgetError
-from ..headers import csp
+from ..headers import csp, secured
 from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 from ..pagecache import Page, slot
 from ..responses import RawHeaders, html, json_bytes
@@ -155,16 +155,13 @@ def _render(request: Request, template: str, context: dict[str, object]) -> str:
     return str(request.app.state.templates.get_template(template).render(context))
 
 
-_NO_STORE: RawHeaders = [(b"cache-control", b"no-store")]
+_NO_STORE = secured([(b"cache-control", b"no-store")])
 
 
 @functools.lru_cache(maxsize=1024)
 def _page_headers(frame_ancestors: tuple[str, ...]) -> RawHeaders:
     """A frame page's headers but its length: built once per set of framing origins."""
-    return [
-        (b"content-security-policy", csp(frame_ancestors).encode()),
-        (b"cache-control", b"no-store"),
-    ]
+    return secured([(b"content-security-policy", csp(frame_ancestors).encode()), (b"cache-control", b"no-store")])
 
 
 def _html(body: bytes | str, embedding: Embedding, status_code: int = 200) -> Response:
