@@ -31,6 +31,12 @@ def test_count_is_cors_readable_cacheable_and_revalidates(settings, make_client,
     with_partner = client.get("/api/pledges/data-firewall/count", params={"token": creds.token})
     assert with_partner.json() == {"total": 1, "partner": 1}
     assert with_partner.headers["etag"] != after.headers["etag"]
+    # The count is a plain ASGI endpoint (views/api.Count): still GET and HEAD only.
+    assert client.head("/api/pledges/data-firewall/count").status_code == 200
+    refused = client.post("/api/pledges/data-firewall/count")
+    assert refused.status_code == 405
+    assert refused.json()["error"]["status"] == 405
+    assert client.get("/api/pledges/no-such-pledge/count").json()["error"]["status"] == 404
 
 
 def test_counter_badge_shows_the_count_and_progress_toward_a_goal(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]

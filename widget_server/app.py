@@ -38,7 +38,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # Matched in order, one regular expression each: the routes a surge hits come first.
 routes = [
-    Route("/api/pledges/{slug}/count", api.count),
+    Route("/api/pledges/{slug}/count", api.Count(), methods=["GET"]),  # an ASGI endpoint: say its methods
     Route("/embed/{slug}", embed.embed_page),
     Route("/embed/{slug}/sign", embed.sign, methods=["POST"]),
     Route("/widget.js", assets.widget_js),

@@ -59,22 +59,28 @@ class _AccessLines:
     def __init__(self, handler: logging.StreamHandler[Any], formatter: JSONFormatter) -> None:
         self.handler = handler
         self.formatter = formatter
-        self._pending: list[tuple[float, str, str, int, float]] = []
+        # (method, path, status, perf_counter at the start and at the end of the request)
+        self._pending: list[tuple[str, str, int, float, float]] = []
         self._timer: asyncio.TimerHandle | None = None
 
     def usable(self) -> bool:
         """True while logging is exactly as `configure` left it, so a line may skip `logging`."""
         handler = self.handler
+        handlers = logging.root.handlers
         return (
-            logging.root.handlers == [handler]
+            len(handlers) == 1
+            and handlers[0] is handler
+            and access_log.isEnabledFor(logging.INFO)
             and handler.formatter is self.formatter
             and handler.level <= logging.INFO
             and access_log.propagate
             and not (access_log.handlers or access_log.filters or logging.root.filters or handler.filters)
         )
 
-    def add(self, method: str, path: str, status: int, ms: float) -> None:
-        self._pending.append((time.time(), method, path, status, ms))
+    def add(self, method: str, path: str, status: int, started: float) -> None:
+        # Only what the request knows; the time of day and the milliseconds are worked out
+        # when the batch is written, once per batch rather than once per request.
+        self._pending.append((method, path, status, started, time.perf_counter()))
         if len(self._pending) >= self.MAX_LINES:
             self.flush()
         elif self._timer is None:
@@ -98,7 +104,15 @@ class _AccessLines:
             self._timer = None
         if not self._pending:
             return
-        text = "".join([self._line(*entry) for entry in self._pending])
+        # A perf_counter reading to wall-clock time: the same offset for the whole batch.
+        offset = time.time() - time.perf_counter()
+        line = self._line
+        text = "".join(
+            [
+                line(offset + ended, method, path, status, _ms(started, ended))
+                for method, path, status, started, ended in self._pending
+            ]
+        )
         self._pending.clear()
         handler = self.handler
         with handler.lock or contextlib.nullcontext():
@@ -140,19 +154,19 @@ def flush() -> None:
 atexit.register(flush)
 
 
-def enabled() -> bool:
-    """True when access lines would be written at all (the level lets INFO through)."""
-    return access_log.isEnabledFor(logging.INFO)
+def _ms(started: float, ended: float) -> float:
+    return round((ended - started) * 1000, 2)
 
 
-def access(method: str, path: str, status: int, ms: float) -> None:
-    """One access line: method, path (never the query: it holds tokens), status, milliseconds.
+def access(method: str, path: str, status: int, started: float) -> None:
+    """One access line: method, path (never the query: it holds tokens), status, milliseconds
+    since `started` (a time.perf_counter() reading taken when the request arrived).
 
     Never the client's IP. The middleware (`middleware.py`) calls it once per request.
     """
     lines = _lines
     if lines is not None and lines.usable():
-        lines.add(method, path, status, ms)
-    else:
-        fields = {"method": method, "path": path, "status": status, "ms": ms}
+        lines.add(method, path, status, started)
+    elif access_log.isEnabledFor(logging.INFO):
+        fields = {"method": method, "path": path, "status": status, "ms": _ms(started, time.perf_counter())}
         access_log.info("request", extra={"fields": fields})

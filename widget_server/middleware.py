@@ -51,7 +51,9 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = message.get("headers", ())
-                message["headers"] = [*headers, *added(headers, https)]
+                extra = added(headers, https)
+                if extra:
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         try:
@@ -70,6 +72,5 @@ class EdgeMiddleware:
                 await send_secured({"type": "http.response.body", "body": body})
             raise
         finally:
-            if self.access_log and logs.enabled():
-                ms = round((time.perf_counter() - started_at) * 1000, 2)
-                logs.access(scope["method"], scope["path"], status or 500, ms)
+            if self.access_log:
+                logs.access(scope["method"], scope["path"], status or 500, started_at)
