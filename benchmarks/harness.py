@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -169,6 +170,23 @@ class WrkResult:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def combined(cls, rounds: Sequence[WrkResult]) -> WrkResult:
+        """Rounds of one figure as one: totals summed, the median round's p50, the worst p99."""
+        if len(rounds) == 1:
+            return rounds[0]
+        requests = sum(r.requests for r in rounds)
+        errors: dict[str, int] = {}
+        for r in rounds:
+            for kind, n in r.errors.items():
+                errors[kind] = errors.get(kind, 0) + n
+        latency = {
+            "p50": statistics.median(r.latency_ms["p50"] for r in rounds),
+            "p99": max(r.latency_ms["p99"] for r in rounds),
+        }
+        cpu = sum(r.server_cpu_us * r.requests for r in rounds) / requests if requests else 0.0
+        return cls(requests, sum(r.seconds for r in rounds), errors, latency, cpu)
 
     @property
     def failures(self) -> int:

@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -86,7 +87,8 @@ SCENARIOS = (
 
 
 def _measure(
-    server: Server, scenario: Scenario, pledge: Pledge, form_token: str, args: argparse.Namespace, work: Path
+    server: Server, scenario: Scenario, pledge: Pledge, form_token: str, args: argparse.Namespace, work: Path,
+    warmup: int,
 ) -> WrkResult:
     path = scenario.path.format(slug=pledge.slug, token=pledge.partner_token)
     headers = {"Accept-Encoding": "gzip"} if scenario.gzip else {}
@@ -103,8 +105,8 @@ def _measure(
             script=scenario.script, script_args=script_args, headers=headers, work_dir=work,
         )
 
-    if args.warmup:
-        warm = once(args.warmup)
+    if warmup:
+        warm = once(warmup)
         if warm.failures:
             raise BenchmarkError(f"{server.name} {scenario.key} (warm-up): {warm.errors} (see {server.log_path})")
     cpu_before = server.cpu_seconds()
@@ -186,13 +188,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for scenario in chosen:
                 print(f"· {scenario.key}:", end="", flush=True, file=sys.stderr)
                 row: dict[str, Any] = {"scenario": scenario}
-                for key, server in (*ceilings.items(), ("ours", ours)):
-                    print(f" {server.name}…", end="", flush=True, file=sys.stderr)
-                    row[key] = _measure(server, scenario, pledge, form_token, args, work)
+                rounds: dict[str, list[WrkResult]] = {}
+                # Ceiling, ours, ceiling, ours…: each round of ours right after its ceiling's, so
+                # a neighbour busy for a while weighs on both, and the median round's ratio
+                # leaves out a round it spoiled for one of them only.
+                for turn in range(args.rounds):
+                    print(f" round {turn + 1}:" if args.rounds > 1 else "", end="", file=sys.stderr)
+                    for key, server in (*ceilings.items(), ("ours", ours)):
+                        print(f" {server.name}…", end="", flush=True, file=sys.stderr)
+                        warmup = args.warmup if turn == 0 else 0
+                        rounds.setdefault(key, []).append(
+                            _measure(server, scenario, pledge, form_token, args, work, warmup)
+                        )
+                for key, results in rounds.items():
+                    row[key] = WrkResult.combined(results)
                 for key in ceilings:
-                    row[f"ratio_{key}"] = row["ours"].rps / row[key].rps if row[key].rps else 0.0
-                    row[f"cpu_ratio_{key}"] = (
-                        row[key].server_cpu_us / row["ours"].server_cpu_us if row["ours"].server_cpu_us else 0.0
+                    pairs = list(zip(rounds["ours"], rounds[key], strict=True))
+                    row[f"ratio_{key}"] = statistics.median(o.rps / c.rps if c.rps else 0.0 for o, c in pairs)
+                    row[f"cpu_ratio_{key}"] = statistics.median(
+                        c.server_cpu_us / o.server_cpu_us if o.server_cpu_us else 0.0 for o, c in pairs
                     )
                 print(f" {row['ours'].rps:,.0f} req/s, {row['ratio_ceiling']:.0%} of the ceiling"
                       f" (CPU {row['cpu_ratio_ceiling']:.0%})", file=sys.stderr)
@@ -212,7 +226,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "machine": info,
             "settings": {
-                "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+                "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
+                "connections": args.connections,
                 "wrk_threads": args.threads, "page_bytes": page_bytes, "thanks_bytes": thanks_bytes,
                 "headers": {key: len(value) for key, value in answers.items()},
             },
@@ -254,8 +269,9 @@ def render(report: dict[str, Any]) -> str:
         f"Run on {m['date']}: {m['nproc']} CPUs ({m['cpu']}), {m['kernel']}, Python {m['python']},"
         f" SQLite {m['sqlite']}, {m['wrk']}.",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
-        f"Load: wrk, {s['wrk_threads']} thread(s), {s['connections']} connections, {s['duration_s']} s per figure"
-        f" after {s['warmup_s']} s of warm-up; server and wrk on the same machine over 127.0.0.1."
+        f"Load: wrk, {s['wrk_threads']} thread(s), {s['connections']} connections, {s.get('rounds', 1)} round(s)"
+        f" of {s['duration_s']} s per figure, ceiling and ours in turn, after {s['warmup_s']} s of warm-up;"
+        " server and wrk on the same machine over 127.0.0.1."
         f" Load average before {m['load_average']}, after {m['load_average_after']}.",
     ]
     if report["ours_from"]:
@@ -282,7 +298,9 @@ def render(report: dict[str, Any]) -> str:
     rss = report["server_memory_kib"]
     lines += [
         "",
-        "Ratio: ours ÷ ceiling in requests per second, the unit of the targets; Met judges it (and p99)."
+        "Ratio: ours ÷ ceiling in requests per second, the unit of the targets, taken per round and the"
+        " median round's given; Met judges it (and p99, the worst round's)."
+        " Req/s, p50 and CPU cover all rounds together."
         " CPU µs/req: the server process's CPU time (all threads, from /proc) per answered request;"
         " CPU ratio = ceiling's ÷ ours. It estimates the same ratio but barely moves when other processes"
         " share the machine, so trust it over req/s when the load average above is high.",
@@ -335,8 +353,9 @@ def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 s per figure, 1 s warm-up")
-    parser.add_argument("--duration", type=int, help="seconds of load per figure (default 10)")
+    parser.add_argument("--quick", action="store_true", help="one round of 3 s per figure, 1 s warm-up")
+    parser.add_argument("--duration", type=int, help="seconds of load per round (default 5)")
+    parser.add_argument("--rounds", type=int, help="rounds per figure, ceiling and ours in turn (default 3)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up load before each figure (default 2)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server needs a core)")
@@ -353,10 +372,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale-signatures", type=int, default=1_000_000,
                         help="signatures in the large database of the scale measurements")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (3 if args.quick else 10)
+    args.duration = args.duration or (3 if args.quick else 5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    if args.duration < 1 or args.connections < args.threads:
-        parser.error("--duration must be ≥ 1 and --connections ≥ --threads")
+    if args.duration < 1 or args.rounds < 1 or args.connections < args.threads:
+        parser.error("--duration and --rounds must be ≥ 1 and --connections ≥ --threads")
     return args
 
 
