@@ -1,13 +1,14 @@
 """Benchmark our server against the stack's own ceiling, in one run, and write BENCHMARKS.md.
 
-    python -m benchmarks.run                 # 10 s per figure, then the million-signature section
-    python -m benchmarks.run --quick         # 3 s per figure
-    python -m benchmarks.run --duration 20 --connections 64 --scenarios sign,counter --no-scale
+    python -m benchmarks.run                 # 3 rounds of 5 s per figure, then the million-signature section
+    python -m benchmarks.run --quick         # 1 round of 3 s per figure
+    python -m benchmarks.run --duration 10 --rounds 5 --connections 64 --scenarios sign,counter --no-scale
 
 Our server is started exactly as `widget-server serve` starts it; the ceiling is bare Starlette
 (benchmarks/ceiling.py) on the same uvicorn settings. wrk, in its own process, loads each over
-127.0.0.1; every figure of ours is measured right after its ceiling's, so a busy neighbour on a
-shared machine weighs on both. Ratios are the point: absolute figures vary between machines.
+127.0.0.1; each round of ours is measured right after its ceiling's, so a busy neighbour on a
+shared machine weighs on both, and the median round's ratio is reported. Ratios are the point:
+absolute figures vary between machines.
 The sections between the markers in BENCHMARKS.md are replaced; the text around them is kept.
 """
 
@@ -300,7 +301,7 @@ def render(report: dict[str, Any]) -> str:
         "",
         "Ratio: ours ÷ ceiling in requests per second, the unit of the targets, taken per round and the"
         " median round's given; Met judges it (and p99, the worst round's)."
-        " Req/s, p50 and CPU cover all rounds together."
+        " Req/s and CPU µs/req cover all rounds together; p50 is the median round's."
         " CPU µs/req: the server process's CPU time (all threads, from /proc) per answered request;"
         " CPU ratio = ceiling's ÷ ours. It estimates the same ratio but barely moves when other processes"
         " share the machine, so trust it over req/s when the load average above is high.",

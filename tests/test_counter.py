@@ -31,7 +31,7 @@ def test_count_is_cors_readable_cacheable_and_revalidates(settings, make_client,
     with_partner = client.get("/api/pledges/data-firewall/count", params={"token": creds.token})
     assert with_partner.json() == {"total": 1, "partner": 1}
     assert with_partner.headers["etag"] != after.headers["etag"]
-    # The count is a plain ASGI endpoint (views/api.Count): still GET and HEAD only.
+    # Routes are ASGI objects (app.View) that state their methods: the count is GET and HEAD only.
     assert client.head("/api/pledges/data-firewall/count").status_code == 200
     refused = client.post("/api/pledges/data-firewall/count")
     assert refused.status_code == 405

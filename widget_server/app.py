@@ -55,14 +55,14 @@ class View:
 
 
 def _get(path: str, view: Callable[[Request], Awaitable[Response]]) -> Route:
-    return Route(path, View(view), methods=["GET"])  # HEAD comes with GET
+    return Route(path, View(view), methods=["GET"], name=view.__name__)  # HEAD comes with GET
 
 
 # Matched in order, one regular expression each: the routes a surge hits come first.
 routes = [
     _get("/api/pledges/{slug}/count", api.count),
     _get("/embed/{slug}", embed.embed_page),
-    Route("/embed/{slug}/sign", View(embed.sign), methods=["POST"]),
+    Route("/embed/{slug}/sign", View(embed.sign), methods=["POST"], name="sign"),
     _get("/widget.js", assets.widget_js),
     _get("/static/{name}", assets.static_file),
     _get("/embed/{slug}/counter", embed.counter_page),

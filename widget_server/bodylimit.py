@@ -15,10 +15,11 @@ TOO_LARGE = "That form was too large to accept. Please shorten what you typed an
 
 def limited_receive(scope: Scope, receive: Receive, max_bytes: int) -> Receive:
     """`receive` as the app gets it: refusing a declared Content-Length over the limit (or one
-    that is not a number) unread, cutting off a longer body as it arrives, and as it is for a
-    request that announces no body at all (HTTP/1.1: no length and no transfer coding means
-    none), which most requests are: a counter or page view pays for no wrapper."""
-    announced = False
+    that is not a number) unread, cutting off a longer body as it arrives, and as it is for an
+    HTTP/1 request that announces no body (no length and no transfer coding means none there),
+    which most requests are: a counter or page view pays for no wrapper. Under any other
+    protocol version a body needs no announcement, so every request is metered."""
+    announced = scope.get("http_version") not in ("1.0", "1.1")
     for name, value in scope["headers"]:
         if name == b"content-length":
             if not value.isdigit() or int(value) > max_bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ATTRIBUTION_PARAMS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -72,7 +73,7 @@ class NewSignature:
     opt_in_updates: bool = False
     opt_in_partner: bool = False
     origin: str = ""
-    attribution: dict[str, str] = field(default_factory=dict)
+    attribution: Mapping[str, str] = field(default_factory=dict)
     created_at: str = ""
 
 

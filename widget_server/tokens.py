@@ -14,8 +14,9 @@ signer and derive its key with an extra HMAC on every `dumps` and `loads`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
@@ -47,7 +48,7 @@ class FormClaim:
     partner_id: int | None
     origin: str
     rendered_at: float
-    attribution: dict[str, str]
+    attribution: Mapping[str, str]
 
 
 class _KeptKeySigner(Signer):
@@ -131,7 +132,7 @@ class Tokens:
             "p": claim.partner_id,
             "o": claim.origin,
             "t": round(claim.rendered_at, 3),
-            "a": claim.attribution,
+            "a": dict(claim.attribution),
         }
         return str(self._form.dumps(payload))
 
@@ -168,7 +169,8 @@ class Tokens:
                 partner_id=None if data["p"] is None else int(data["p"]),
                 origin=str(data["o"]),
                 rendered_at=float(data["t"]),
-                attribution={str(k): str(v) for k, v in dict(data["a"]).items()},
+                # Read-only: a remembered claim is shared by every signature with its token.
+                attribution=MappingProxyType({str(k): str(v) for k, v in dict(data["a"]).items()}),
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             raise BadRequest(FORM_BAD) from None
