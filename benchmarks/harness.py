@@ -166,6 +166,8 @@ class WrkResult:
     # The server's own CPU time per answered request (all its threads). Unlike req/s it hardly
     # moves when other work shares the machine, so its ratio is the steadier comparison.
     server_cpu_us: float = 0.0
+    # Latency at each tenth of a percentile from 90 to 99.9 (report.lua), to pool rounds' p99.
+    tail_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def rps(self) -> float:
@@ -173,7 +175,8 @@ class WrkResult:
 
     @classmethod
     def combined(cls, rounds: Sequence[WrkResult]) -> WrkResult:
-        """Rounds of one figure as one: totals summed, the median round's p50, the worst p99."""
+        """Rounds of one figure as one: totals summed, the median round's p50, and the p99 of all
+        their requests together (from each round's tail; the worst round's when one lacks it)."""
         if len(rounds) == 1:
             return rounds[0]
         requests = sum(r.requests for r in rounds)
@@ -183,7 +186,7 @@ class WrkResult:
                 errors[kind] = errors.get(kind, 0) + n
         latency = {
             "p50": statistics.median(r.latency_ms["p50"] for r in rounds),
-            "p99": max(r.latency_ms["p99"] for r in rounds),
+            "p99": _pooled_p99(rounds),
         }
         cpu = sum(r.server_cpu_us * r.requests for r in rounds) / requests if requests else 0.0
         return cls(requests, sum(r.seconds for r in rounds), errors, latency, cpu)
@@ -194,6 +197,28 @@ class WrkResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rps": round(self.rps, 1)}
+
+
+def _pooled_p99(rounds: Sequence[WrkResult]) -> float:
+    """The latency 99% of all the rounds' requests stayed within.
+
+    Each round's tail gives, for any latency x, the share of its requests slower than x (read
+    conservatively: the next tenth of a percentile up); the answer is the least x at which
+    those shares, weighted by each round's requests, come to at most 1%.
+    """
+    if any(len(r.tail_ms) != 100 for r in rounds):
+        return max(r.latency_ms["p99"] for r in rounds)
+    total = sum(r.requests for r in rounds)
+
+    def slower_than(x: float) -> float:
+        requests = 0.0
+        for r in rounds:
+            within = sum(1 for v in r.tail_ms if v <= x)  # points of the tail (90.0, 90.1, …) within x
+            # At least (90 + (within - 1) / 10)% of this round were within x; below the tail, any.
+            requests += r.requests * (1.0 if within == 0 else (101 - within) / 1000)
+        return requests
+
+    return round(min(x for r in rounds for x in r.tail_ms if slower_than(x) <= 0.01 * total), 2)
 
 
 def wrk_available() -> str:
@@ -237,6 +262,7 @@ def run_wrk(
         seconds=data["duration_us"] / 1e6,
         errors={k: int(v) for k, v in data["errors"].items()},
         latency_ms={k: round(v / 1000, 2) for k, v in data["latency_us"].items()},
+        tail_ms=[v / 1000 for v in data.get("tail_us", [])],
     )
 
 

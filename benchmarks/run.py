@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         )
                 for key, results in rounds.items():
                     row[key] = WrkResult.combined(results)
+                    row[f"{key}_rounds"] = results
                 for key in ceilings:
                     pairs = list(zip(rounds["ours"], rounds[key], strict=True))
                     row[f"ratio_{key}"] = statistics.median(o.rps / c.rps if c.rps else 0.0 for o, c in pairs)
@@ -300,8 +301,9 @@ def render(report: dict[str, Any]) -> str:
     lines += [
         "",
         "Ratio: ours ÷ ceiling in requests per second, the unit of the targets, taken per round and the"
-        " median round's given; Met judges it (and p99, the worst round's)."
-        " Req/s and CPU µs/req cover all rounds together; p50 is the median round's."
+        " median round's given; Met judges it, and p99."
+        " Req/s, CPU µs/req and p99 cover all rounds' requests together (p99 pooled from wrk's"
+        " per-round percentiles, benchmarks/lua/report.lua); p50 is the median round's."
         " CPU µs/req: the server process's CPU time (all threads, from /proc) per answered request;"
         " CPU ratio = ceiling's ÷ ours. It estimates the same ratio but barely moves when other processes"
         " share the machine, so trust it over req/s when the load average above is high.",
@@ -338,10 +340,18 @@ def write_markdown(path: Path, section: str, begin: str = RUN_BEGIN, end: str = 
     path.write_text(f"{head}{begin}\n{section}\n{end}{tail}")
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, WrkResult):
+        return value.as_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
     rows = [
         {
-            **{k: (v.as_dict() if isinstance(v, WrkResult) else v) for k, v in r.items() if k != "scenario"},
+            **{k: _plain(v) for k, v in r.items() if k != "scenario"},
             "scenario": r["scenario"].key,
             "met": _met(r),
             **({"met_with_headers": _met(r, "ceiling_headers")} if "ceiling_headers" in r else {}),

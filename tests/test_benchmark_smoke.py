@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.harness import ROOT
+from benchmarks.harness import ROOT, WrkResult
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +62,17 @@ def test_one_command_measures_ours_against_the_ceiling_and_writes_the_report(tmp
     assert "| Counter `/api/pledges/{slug}/count` |" in text
     assert "<!-- benchmarks.scale:begin -->" in text and "1,000 signatures" in text
     assert "nproc" in done.stdout or "CPUs" in done.stdout
+
+
+def test_rounds_pool_into_one_p99_over_all_their_requests() -> None:
+    """p99 of several rounds is over all their requests: neither the worst round's nor an average."""
+    tail = [float(ms) for ms in range(100)]  # p90.0 → 0 ms … p99.0 → 90 ms … p99.9 → 99 ms
+    calm = WrkResult(1000, 5.0, {}, {"p50": 1.0, "p99": 90.0}, 1.0, tail)
+    stalled = WrkResult(1000, 5.0, {}, {"p50": 1.0, "p99": 900.0}, 1.0, [ms * 10 for ms in tail])
+    assert WrkResult.combined([calm]).latency_ms["p99"] == 90.0
+    assert WrkResult.combined([calm, calm]).latency_ms["p99"] == 90.0
+    pooled = WrkResult.combined([calm, stalled])
+    assert pooled.latency_ms["p99"] == 810.0  # 0.1% of the calm round and 1.9% of the other are slower
+    assert pooled.requests == 2000 and pooled.seconds == 10.0
+    no_tail = WrkResult(1000, 5.0, {}, {"p50": 1.0, "p99": 50.0})
+    assert WrkResult.combined([calm, no_tail]).latency_ms["p99"] == 90.0  # the worst, when one lacks a tail
