@@ -32,5 +32,13 @@ class Services:
     # Wall-clock seconds; tests pass a fake one instead of sleeping.
     clock: Callable[[], float] = field(default=time.time)
 
+    # The last second utc_now formatted: in a surge thousands of signatures share each one.
+    _second: int = field(default=-1, init=False, repr=False)
+    _stamp: str = field(default="", init=False, repr=False)
+
     def utc_now(self) -> str:
-        return iso_utc(self.clock())
+        """Now, to the second, as stored with each signature."""
+        second = int(self.clock())
+        if second != self._second:
+            self._second, self._stamp = second, iso_utc(second)
+        return self._stamp

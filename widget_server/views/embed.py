@@ -342,10 +342,10 @@ async def _sign(
     settings = services.settings
     pledge, partner = embedding.pledge, embedding.partner
     now = services.clock()
-    fresh = FormClaim(claim.pledge_id, claim.partner_id, claim.origin, now, claim.attribution)
 
     async def again(message: str, status_code: int = 200) -> Response:
         total = (await services.catalog.counts(pledge.id)).total
+        fresh = FormClaim(claim.pledge_id, claim.partner_id, claim.origin, now, claim.attribution)
         return _form_response(request, services, embedding, form, fresh, total, message, status_code)
 
     if form.is_bot:
