@@ -39,7 +39,7 @@ def limited(receive: Receive, max_bytes: int) -> Receive:
     """`receive`, raising PayloadTooLarge once more than `max_bytes` of body have arrived."""
     seen = 0
 
-    async def limited_receive() -> Message:
+    async def receive_within_limit() -> Message:
         nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
@@ -48,4 +48,4 @@ def limited(receive: Receive, max_bytes: int) -> Receive:
                 raise PayloadTooLarge(TOO_LARGE)
         return message
 
-    return limited_receive
+    return receive_within_limit

@@ -62,7 +62,7 @@ class Secured(list[tuple[bytes, bytes]]):
 
 def secured(headers: RawHeaders) -> Secured:
     """`headers` with the security headers the middleware would add over plain http."""
-    return Secured([*headers, *SecurityHeaders.build(headers, https=False)])
+    return Secured([*headers, *SecurityHeaders._build(*_policy_and_framing(headers), https=False)])
 
 
 class SecurityHeaders:
@@ -85,10 +85,6 @@ class SecurityHeaders:
                 self._added.clear()
             self._added[key] = extra
         return extra
-
-    @classmethod
-    def build(cls, headers: Iterable[tuple[bytes, bytes]], https: bool) -> RawHeaders:
-        return cls._build(*_policy_and_framing(headers), https)
 
     @staticmethod
     def _build(policy: bytes | None, framing_set: bool, https: bool) -> RawHeaders:

@@ -5,8 +5,9 @@ from settings, so older keys still verify during a key rotation. Different salts
 of token from being accepted as the other.
 
 Every counter and embed request carries a partner token, so verified ones are remembered (only
-what verified, and form tokens likewise; `check_partner` still compares each with the partner's current row, so a
-revocation or rotation is refused as before), and so are the tokens minted per partner. The
+what verified; `check_partner` still compares each with the partner's current row, so a
+revocation or rotation is refused as before), and so are the tokens minted per partner; verified
+form tokens are remembered too (`read_form_token`). The
 signers are built once and keep their derived keys: itsdangerous would otherwise build a
 signer and derive its key with an extra HMAC on every `dumps` and `loads`.
 """
