@@ -3,7 +3,7 @@
     python -m benchmarks.generate /tmp/big.sqlite3                     # 1,000,000 across 50 partners
     python -m benchmarks.generate /tmp/small.sqlite3 --signatures 1000
 
-The schema is the real one (widget_server.db.migrate) and the pledge and partners are made by
+The schema is the real one (widget_server.storage.sqlite.db.migrate) and the pledge and partners are made by
 the real admin code; the signatures go in with one INSERT … SELECT in one transaction, and the
 kept counts and signature_days are then recomputed from the rows, so they agree exactly, as if
 every signature had come through the writer.
@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from widget_server import admin, db, queries
 from widget_server.errors import WidgetError
+from widget_server.services import admin
 from widget_server.settings import Settings
+from widget_server.storage.sqlite import db, queries
 
 from .harness import SLUG, STATEMENT
 

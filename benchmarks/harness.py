@@ -316,8 +316,9 @@ class Pledge:
 
 def prepare_pledge(work_dir: Path, database: Path | None = None) -> Pledge:
     """Create (or reuse) the benchmark pledge and its partner through the real admin code."""
-    from widget_server import admin, queries
+    from widget_server.services import admin
     from widget_server.settings import Settings
+    from widget_server.storage.sqlite import queries
 
     secret = secrets.token_urlsafe(32)
     database = database or work_dir / "bench.sqlite3"
@@ -349,7 +350,7 @@ def prepare_pledge(work_dir: Path, database: Path | None = None) -> Pledge:
 
 def integrity(database: Path) -> tuple[int, list[str]]:
     """(rows, problems): the stored signatures, and where kept counts disagree with them."""
-    from widget_server import db, queries
+    from widget_server.storage.sqlite import db, queries
 
     async def go() -> tuple[int, list[str]]:
         conn = await db.connect(database)

@@ -50,7 +50,7 @@ def _count_read_us(database: Path, calls: int = 2000) -> dict[str, Any]:
     """Median microseconds of the counter's reads: bare SQL, and through aiosqlite as the server does."""
     import sqlite3
 
-    from widget_server import db, queries
+    from widget_server.storage.sqlite import db, queries
 
     conn = sqlite3.connect(database)
     pledge_id = conn.execute("SELECT id FROM pledges WHERE slug = ?", (SLUG,)).fetchone()[0]

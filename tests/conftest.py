@@ -17,10 +17,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from widget_server import admin
-from widget_server.app import create_app
-from widget_server.models import Pledge
+from widget_server.core.models import Pledge
+from widget_server.services import admin
 from widget_server.settings import Settings
+from widget_server.web.app import create_app
 
 T = TypeVar("T")
 

@@ -77,7 +77,7 @@ def test_first_use_creates_the_data_dir_and_a_private_secret_key(cli: CLI) -> No
     # The same key signs next time, so tokens already handed out stay valid.
     again = json.loads(cli.ok(*add, "--name", "B"))["token"]
     settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)})
-    from widget_server.tokens import Tokens
+    from widget_server.security.tokens import Tokens
 
     assert Tokens(settings.signing_keys()).read_partner_token(token).partner_id == 1
     assert Tokens(settings.signing_keys()).read_partner_token(again).partner_id == 2

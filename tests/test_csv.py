@@ -9,9 +9,9 @@ import io
 import pytest
 
 from tests.conftest import Signer, make_partner, make_pledge
-from widget_server import admin
-from widget_server.csvsafe import FORMULA_STARTS, CSVLines, neutralise
-from widget_server.queries import EXPORT_COLUMNS
+from widget_server.core.csvsafe import FORMULA_STARTS, CSVLines, neutralise
+from widget_server.services import admin
+from widget_server.storage.sqlite.queries import EXPORT_COLUMNS
 
 
 def read_rows(text: str, delimiter: str = ",") -> list[list[str]]:

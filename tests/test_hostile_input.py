@@ -31,13 +31,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import FakeClock, form_token_of, make_partner, make_pledge, on_db
-from widget_server import admin, queries
-from widget_server.app import create_app
-from widget_server.db import transaction
+from widget_server.core.signform import MAX_LENGTHS, clean_text, normalise_email
+from widget_server.messages import FORM_BAD, TAMPERED, WRONG_SITE
+from widget_server.services import admin
 from widget_server.settings import Settings
-from widget_server.signing import MAX_LENGTHS, clean_text, normalise_email
-from widget_server.tokens import FORM_BAD, TAMPERED
-from widget_server.views.embed import WRONG_SITE
+from widget_server.storage.sqlite import queries
+from widget_server.storage.sqlite.db import transaction
+from widget_server.web.app import create_app
 
 # A copy of shared/corpus/naughty-strings.json (MIT, licence beside it), kept in the repository so
 # a newcomer's clone runs the same table as CI.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from widget_server import db
 from widget_server.errors import ConfigError
+from widget_server.storage.sqlite import db
 
 
 def tables(path: Path) -> set[str]:

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from tests.conftest import Signer, make_partner, make_pledge, on_db
-from widget_server import admin, queries
+from widget_server.services import admin
+from widget_server.storage.sqlite import queries
 
 
 def orgs(settings, status: str | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -84,7 +85,7 @@ def test_migration_fills_organisations_from_existing_signatures(settings, make_c
     """A database from before the organisations table gets it filled from its signatures."""
     import sqlite3
 
-    from widget_server import db
+    from widget_server.storage.sqlite import db
 
     make_pledge(settings)
     client = make_client(settings)

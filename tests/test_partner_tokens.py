@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge, on_db
-from widget_server import admin
-from widget_server.tokens import REVOKED, ROTATED, TAMPERED
+from widget_server.messages import REVOKED, ROTATED, TAMPERED
+from widget_server.services import admin
 
 
 def rotate(settings, name: str = "Riverside") -> admin.PartnerCredentials:  # type: ignore[no-untyped-def]

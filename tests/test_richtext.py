@@ -1,4 +1,4 @@
-"""Pins the behaviour of widget_server.richtext, the one place bleach is used.
+"""Pins the behaviour of widget_server.core.richtext, the one place bleach is used.
 
 bleach is no longer maintained. These tests describe what the pledge statement sanitiser must do,
 not how bleach does it, so nh3 (or anything else) can replace it in richtext.py alone and these
@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.conftest import Signer, make_pledge
-from widget_server.richtext import ALLOWED_TAGS, sanitise
+from widget_server.core.richtext import ALLOWED_TAGS, sanitise
 
 
 class Elements(HTMLParser):

@@ -20,18 +20,29 @@ from starlette.testclient import TestClient
 
 from tests.conftest import PARTNER_ORIGIN, FakeClock, fields_of, form_token_of, make_partner, make_pledge, rows, stats
 from tests.server_harness import WidgetServer
-from widget_server import admin
-from widget_server import queries as queries_module
-from widget_server.app import create_app
-from widget_server.bodylimit import TOO_LARGE
-from widget_server.errors import BadRequest, ConfigError
-from widget_server.headers import csp
+from widget_server.core.origins import normalise_origin
+from widget_server.errors import ConfigError, Invalid
 from widget_server.logs import JSONFormatter
-from widget_server.origins import normalise_origin
-from widget_server.ratelimit import ClientKeys, parse_rate
+from widget_server.messages import (
+    CROSS_SITE,
+    FORM_BAD,
+    FORM_EXPIRED,
+    OTHER_PLEDGE,
+    PARTNER_BUSY,
+    REVOKED,
+    SLOW_DOWN,
+    TAMPERED,
+    TOO_LARGE,
+    TOO_QUICK,
+    WRONG_SITE,
+)
+from widget_server.security.ratelimit import ClientKeys, parse_rate
+from widget_server.security.tokens import FormClaim, Tokens
+from widget_server.services import admin
 from widget_server.settings import Settings
-from widget_server.tokens import FORM_BAD, FORM_EXPIRED, REVOKED, TAMPERED, FormClaim, Tokens
-from widget_server.views.embed import CROSS_SITE, OTHER_PLEDGE, PARTNER_BUSY, SLOW_DOWN, TOO_QUICK, WRONG_SITE
+from widget_server.storage.sqlite import queries as queries_module
+from widget_server.web.app import create_app
+from widget_server.web.edge.headers import csp
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "data-firewall"
@@ -138,9 +149,9 @@ def test_no_response_grants_framing_to_everyone(settings, make_client, clock) ->
 
 def test_a_wildcard_in_the_direct_frame_setting_grants_no_framing(make_settings) -> None:  # type: ignore[no-untyped-def]
     """Refused at start-up with a sentence; and csp() itself would drop it anyway."""
-    from widget_server.app import create_app
     from widget_server.errors import ConfigError
-    from widget_server.headers import csp
+    from widget_server.web.app import create_app
+    from widget_server.web.edge.headers import csp
 
     for wildcard in ("*", "https://*"):
         settings = make_settings(direct_frame_origins=(wildcard, "https://campaign.example"))
@@ -211,7 +222,7 @@ def test_a_top_level_visit_never_grants_framing_to_its_referrer(partnered) -> No
 )
 def test_partner_origins_that_would_widen_the_frame_policy_are_refused(origin: str) -> None:
     """A wildcard would let any site frame the form; a space or ';' would add sources or directives."""
-    with pytest.raises(BadRequest):
+    with pytest.raises(Invalid):
         normalise_origin(origin)
 
 
@@ -464,7 +475,7 @@ def test_key_rotation_accepts_fallback_keys_and_signs_with_the_newest(make_setti
     new_form = form_token_of(page.text)
     # New forms are signed with the new key only.
     assert Tokens(["new-key"]).read_form_token(new_form).partner_id == creds.partner.id
-    with pytest.raises(BadRequest):
+    with pytest.raises(Invalid):
         Tokens(["old-key"]).read_form_token(new_form)
     fresh_partner_token = admin.credentials(rotated, _pledge(rotated), creds.partner).token
     assert Tokens(["new-key"]).read_partner_token(fresh_partner_token).partner_id == creds.partner.id

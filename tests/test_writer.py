@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from widget_server import db, queries
+from widget_server.core.models import NewSignature
 from widget_server.errors import Unavailable
-from widget_server.models import NewSignature
-from widget_server.writer import SignatureWriter
+from widget_server.storage.sqlite import db, queries
+from widget_server.storage.writer import SignatureWriter
 
 
 def signature(email: str) -> NewSignature:

@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from . import admin, db
-from .errors import WidgetError
-from .settings import Settings, help_table
-from .signing import normalise_email
+from widget_server.core.signform import normalise_email
+from widget_server.errors import WidgetError
+from widget_server.services import admin
+from widget_server.settings import Settings, help_table
+from widget_server.storage.sqlite import db
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ def _on_db(args: argparse.Namespace, action: Callable[[aiosqlite.Connection, Set
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from .server import serve
+    from widget_server.server import serve
 
     settings = _settings(args, public_url=_local_url(args.host, args.port))
     db.migrate(settings.database)  # a bad database is one line here, not a traceback from uvicorn
@@ -165,7 +166,7 @@ def cmd_person_erase(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from widget_server.demo import run_demo
 
     settings = _settings(args, public_url=_local_url(args.host, args.port))
     run_demo(settings, host=args.host, port=args.port, partner_port=args.partner_port)

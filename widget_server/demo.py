@@ -7,7 +7,6 @@ origin, so the newcomer sees exactly what a partner's visitors see.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -15,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from . import admin, logs, queries
-from .admin import PartnerCredentials
-from .server import config, graceful_sigterm
-from .settings import Settings
+from widget_server import logs
+from widget_server.files import EXAMPLE_PAGE
+from widget_server.server import config, graceful_sigterm
+from widget_server.services import admin
+from widget_server.services.admin import PartnerCredentials
+from widget_server.settings import Settings
+from widget_server.storage.sqlite import queries
 
-EXAMPLE_PAGE = Path(__file__).resolve().parent.parent / "examples" / "embed.html"
 EXAMPLE_SERVER = "http://127.0.0.1:8000"
 EXAMPLE_TOKEN = "PASTE-PARTNER-TOKEN-HERE"
 

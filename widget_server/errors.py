@@ -1,6 +1,7 @@
-"""A small error hierarchy: each error carries its HTTP status and a human sentence.
+"""The errors the service explains to a person: each carries a human sentence and nothing else.
 
-One handler (views/errors.py) renders them as HTML or as JSON of one fixed shape.
+They say what went wrong in the domain's terms; the web edge (web/errors.py) alone decides which
+HTTP status and which page or JSON shape each one becomes, and the CLI prints the sentence.
 """
 
 from __future__ import annotations
@@ -9,39 +10,29 @@ from __future__ import annotations
 class WidgetError(Exception):
     """Base of every error the service explains to a person."""
 
-    status = 400
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class ConfigError(WidgetError):
-    status = 500
+    """The operator's configuration (settings, database file) cannot be used."""
 
 
-class BadRequest(WidgetError):
-    status = 400
+class Invalid(WidgetError):
+    """What was sent cannot be accepted as it is."""
 
 
-class Forbidden(WidgetError):
-    status = 403
+class NotAllowed(WidgetError):
+    """The caller may not do this (wrong site, revoked partner, cross-site post)."""
 
 
 class NotFound(WidgetError):
-    status = 404
+    """There is no such pledge, partner, organisation or address."""
 
 
-class UnsupportedMediaType(WidgetError):
-    status = 415
-
-
-class PayloadTooLarge(WidgetError):
-    status = 413
-
-
-class TooManyRequests(WidgetError):
-    status = 429
+class RateLimited(WidgetError):
+    """Too many attempts; `retry_after` is the whole seconds to wait."""
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -49,10 +40,14 @@ class TooManyRequests(WidgetError):
 
 
 class Unavailable(WidgetError):
-    status = 503
+    """The service cannot do it just now (the database is unreachable, a restart is under way)."""
 
 
-class TokenError(Forbidden):
+class Conflict(Invalid):
+    """The thing already exists (a pledge slug, a partner name): storage's unique guard said so."""
+
+
+class TokenError(NotAllowed):
     """A partner token that is tampered with, revoked or rotated out.
 
     `origins` is set when the token's signature was good (revoked or rotated), so the

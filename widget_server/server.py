@@ -14,9 +14,9 @@ from typing import Any
 
 import uvicorn
 
-from . import logs
-from .app import create_app
-from .settings import Settings
+from widget_server import logs
+from widget_server.settings import Settings
+from widget_server.web.app import create_app
 
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from widget_server.errors import ConfigError
 
 
 def _setting(default: Any, env: str, help: str) -> Any:

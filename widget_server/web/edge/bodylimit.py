@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive, Scope
 
-from .errors import PayloadTooLarge
-
-TOO_LARGE = "That form was too large to accept. Please shorten what you typed and try again."
+from widget_server.messages import TOO_LARGE
+from widget_server.web.errors import PayloadTooLarge
 
 
 def limited_receive(scope: Scope, receive: Receive, max_bytes: int) -> Receive:

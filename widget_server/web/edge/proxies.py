@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from starlette.types import Scope
 
-from .errors import ConfigError
+from widget_server.errors import ConfigError
 
 
 def _networks(trusted: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

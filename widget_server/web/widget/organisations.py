@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..headers import csp
-from ..services import Services
-from .api import COUNT_HEADERS
+from widget_server.web.edge.headers import csp
+from widget_server.web.runtime import Services
+from widget_server.web.widget.api import COUNT_HEADERS
 
 
 async def organisations_page(request: Request) -> Response:

@@ -22,14 +22,9 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
-from .errors import BadRequest, TokenError
-from .models import Partner
-
-TAMPERED = "This widget's code is damaged or incomplete. Please copy the snippet again from the campaign."
-ROTATED = "This widget's code has been replaced by a newer one. Please ask the campaign for the current snippet."
-REVOKED = "This organisation's widget has been switched off by the campaign."
-FORM_EXPIRED = "This form was open for a long time. Your details are kept below; please press Sign again."
-FORM_BAD = "This form could not be checked. Please reload the page and sign again."
+from widget_server.core.models import Partner
+from widget_server.errors import Invalid, TokenError
+from widget_server.messages import FORM_BAD, REVOKED, ROTATED, TAMPERED
 
 
 @dataclass(frozen=True)
@@ -154,7 +149,7 @@ class Tokens:
         return token
 
     def read_form_token(self, token: str) -> FormClaim:
-        """The form's claim; BadRequest if it is forged. Its age is the caller's to judge.
+        """The form's claim; Invalid if it is forged. Its age is the caller's to judge.
 
         Verified tokens are remembered, as partner tokens are: forms opened in the same tenth
         of a second share a token (`page_form_token`), so in a surge many signatures arrive
@@ -174,6 +169,6 @@ class Tokens:
                 attribution=MappingProxyType({str(k): str(v) for k, v in dict(data["a"]).items()}),
             )
         except (BadSignature, KeyError, TypeError, ValueError):
-            raise BadRequest(FORM_BAD) from None
+            raise Invalid(FORM_BAD) from None
         self._keep(self._verified_forms, token, claim)
         return claim

@@ -15,9 +15,10 @@ from typing import Any
 
 import aiosqlite
 
-from . import queries
-from .errors import NotFound
-from .models import Counts, Partner, Pledge
+from widget_server import messages
+from widget_server.core.models import Counts, Partner, Pledge
+from widget_server.errors import NotFound
+from widget_server.storage.sqlite import queries
 
 
 class _TimedCache:
@@ -100,7 +101,7 @@ class Catalog:
     async def pledge(self, slug: str) -> Pledge:
         pledge = await self._rows.get(("pledge", slug), lambda: queries.pledge_by_slug(self._conn, slug))
         if pledge is None:
-            raise NotFound("There is no pledge at this address.")
+            raise NotFound(messages.NO_PLEDGE_HERE)
         return pledge  # type: ignore[no-any-return]
 
     async def partner(self, partner_id: int) -> Partner | None:

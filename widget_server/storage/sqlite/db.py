@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from .errors import ConfigError
+from widget_server.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ PRAGMAS = (
 def migrations() -> list[tuple[int, str]]:
     """(version, SQL) for every file in migrations/, in order."""
     found = []
-    for entry in resources.files("widget_server.migrations").iterdir():
+    for entry in resources.files("widget_server.storage.sqlite.migrations").iterdir():
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
     return sorted(found)

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from .errors import BadRequest
+from widget_server.errors import Invalid
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -40,14 +40,14 @@ def normalise_origin(url: str) -> str:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
-        raise BadRequest(problem) from None
+        raise Invalid(problem) from None
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise BadRequest(problem)
+        raise Invalid(problem)
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise BadRequest(problem)
+        raise Invalid(problem)
     host = _host(parts.hostname)
     if host is None:
-        raise BadRequest(problem)
+        raise Invalid(problem)
     if port and port != _DEFAULT_PORTS[parts.scheme]:
         return f"{parts.scheme}://{host}:{port}"
     return f"{parts.scheme}://{host}"

@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import db, queries
-from .errors import Unavailable
-from .models import NewSignature
+from widget_server import messages
+from widget_server.core.models import NewSignature
+from widget_server.errors import Unavailable
+from widget_server.storage.sqlite import db, queries
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class SignatureWriter:
     async def submit(self, signature: NewSignature) -> WriteResult:
         """Queue one signature and return once its batch is committed."""
         if self._closing or self._task is None or self._task.done():
-            raise Unavailable("The service is restarting; please sign again in a moment.")
+            raise Unavailable(messages.RESTARTING)
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((signature, future))
         return await future
@@ -112,7 +113,7 @@ class SignatureWriter:
             _, future = batch[0]
             if not future.done():
                 future.set_exception(
-                    Unavailable("We could not record your signature just now; please try again.")
+                    Unavailable(messages.NOT_RECORDED)
                 )
             return
         created = set(result.inserted)

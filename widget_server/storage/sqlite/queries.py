@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from .db import transaction
-from .models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+from widget_server.core.models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+from widget_server.storage.sqlite.db import transaction
 
 
 async def pledge_by_slug(conn: aiosqlite.Connection, slug: str) -> Pledge | None:

@@ -16,7 +16,7 @@ import re
 import secrets
 from collections.abc import Callable
 
-from .errors import ConfigError
+from widget_server.errors import ConfigError
 
 _UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")

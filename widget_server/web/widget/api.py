@@ -9,10 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from ..errors import TokenError
-from ..headers import Secured, secured
-from ..responses import Prebuilt, raw
-from ..services import Services
+from widget_server import messages
+from widget_server.errors import TokenError
+from widget_server.web.edge.headers import Secured, secured
+from widget_server.web.fast.responses import Prebuilt, raw
+from widget_server.web.runtime import Services
 
 COUNT_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -66,7 +67,7 @@ async def count(request: Request) -> Response:
         claim = services.tokens.read_partner_token(token)
         partner = services.tokens.check_partner(claim, await services.catalog.partner(claim.partner_id))
         if partner.pledge_id != pledge.id:
-            raise TokenError("This widget's code belongs to a different pledge.")
+            raise TokenError(messages.WRONG_PLEDGE)
         partner_id = partner.id
     counts = await services.catalog.counts(pledge.id, partner_id)
     etag, content, ok, not_modified = _answer(counts.total, counts.partner)

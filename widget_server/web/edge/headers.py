@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from starlette.types import Scope
 
-from .responses import RawHeaders
+from widget_server.messages import SERVER_ERROR
+from widget_server.web.fast.responses import RawHeaders
 
 _BASE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -25,7 +26,6 @@ PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # An exact origin and nothing else: no wildcard, space or semicolon can widen the policy, even
 # from a partner row written before origins were validated as strictly as they are now.
 _ORIGIN = re.compile(r"^https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
-SERVER_ERROR = "Sorry, something went wrong on our side. Please try again in a moment."
 
 
 

@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from widget_server import messages
+
 MAX_LENGTHS = {"name": 120, "email": 254, "occupation": 100, "organisation": 150}
 ATTRIBUTION_MAX = 100
 HONEYPOT = "website"
@@ -112,14 +114,14 @@ class SignForm:
         self.organisation = clean_text(self.organisation)
         errors: dict[str, str] = {}
         if not self.name:
-            errors["name"] = "Please enter your name."
+            errors["name"] = messages.NAME_MISSING
         if not self.email:
-            errors["email"] = "Please enter your email address."
+            errors["email"] = messages.EMAIL_MISSING
         elif len(self.email) <= MAX_LENGTHS["email"] and not email_is_valid(self.email):
-            errors["email"] = "Please enter an email address like name@example.org."
+            errors["email"] = messages.EMAIL_INVALID
         for key, limit in MAX_LENGTHS.items():
             if len(getattr(self, key)) > limit and key not in errors:
-                errors[key] = f"Please keep this to {limit} characters or fewer."
+                errors[key] = messages.TOO_LONG.format(limit=limit)
         self.errors = errors
         return not errors
 

@@ -13,25 +13,30 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import BadRequest, Forbidden, TokenError, TooManyRequests, UnsupportedMediaType, WidgetError
-from ..headers import csp, secured
-from ..models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
-from ..pagecache import Page, slot
-from ..responses import RawHeaders, html, json_bytes
-from ..services import Services
-from ..signing import SignForm, clean_attribution
-from ..tokens import FORM_EXPIRED, REVOKED, FormClaim
-from .errors import error_response, wants_json
+from widget_server.core.models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
+from widget_server.core.signform import SignForm, clean_attribution
+from widget_server.errors import Invalid, NotAllowed, RateLimited, TokenError, WidgetError
+from widget_server.messages import (
+    CROSS_SITE,
+    FORM_EXPIRED,
+    NOT_A_FORM,
+    OTHER_PLEDGE,
+    PARTNER_BUSY,
+    REVOKED,
+    SLOW_DOWN,
+    TOO_MANY_FIELDS,
+    TOO_QUICK,
+    WRONG_PLEDGE,
+    WRONG_SITE,
+)
+from widget_server.security.tokens import FormClaim
+from widget_server.web.edge.headers import csp, secured
+from widget_server.web.errors import UnsupportedMediaType, error_response, wants_json
+from widget_server.web.fast.pagecache import Page, slot
+from widget_server.web.fast.responses import RawHeaders, html, json_bytes
+from widget_server.web.runtime import Services
 
-TOO_QUICK = "Thank you! Just checking a person is signing: please press Sign again."
-CROSS_SITE = "Signatures can only be sent from the pledge's own form."
-WRONG_SITE = "This form can only be shown on the websites the campaign approved for this organisation."
-SLOW_DOWN = "Many signatures are arriving from your connection. Please try again in a minute."
-PARTNER_BUSY = "This form is receiving an unusual number of signatures. Please try again shortly."
-NOT_A_FORM = "Please send the pledge form as a normal web form."
-TOO_MANY_FIELDS = "That form had more fields than the pledge form has. Please reload the page and sign again."
 MAX_FIELDS = 20
-OTHER_PLEDGE = "This form belongs to a different pledge. Please reload the page."
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,12 @@ async def _embedding(request: Request, services: Services) -> Embedding:
     claim = services.tokens.read_partner_token(token)
     partner = services.tokens.check_partner(claim, await services.catalog.partner(claim.partner_id))
     if partner.pledge_id != pledge.id:
-        raise TokenError("This widget's code belongs to a different pledge.", claim.origins)
+        raise TokenError(WRONG_PLEDGE, claim.origins)
     return Embedding(pledge, partner, token, claim.origins, _embedding_origin(request, claim.origins))
 
 
 def _embedding_origin(request: Request, allowed: tuple[str, ...]) -> str:
-    """The page that frames us, if we can tell; Forbidden when it is not an allowed one.
+    """The page that frames us, if we can tell; NotAllowed when it is not an allowed one.
 
     The loader passes `parent`; the browser's Referer says the same for iframes. A top-level
     visit (a shared link) has no embedding page, whatever its Referer.
@@ -104,7 +109,7 @@ def _embedding_origin(request: Request, allowed: tuple[str, ...]) -> str:
     found = ""
     for origin in filter(None, candidates):
         if origin not in allowed:
-            raise Forbidden(WRONG_SITE)
+            raise NotAllowed(WRONG_SITE)
         found = found or origin
     return found
 
@@ -255,13 +260,13 @@ def _refuse_cross_site(request: Request, public_url: str) -> None:
     site = request.headers.get("sec-fetch-site")
     if site is not None:
         if site not in ("same-origin", "none"):
-            raise Forbidden(CROSS_SITE)
+            raise NotAllowed(CROSS_SITE)
         return
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser form post (or a very old browser): the form token still rules
     if origin not in {_origin_of(str(request.base_url)), _origin_of(public_url)}:
-        raise Forbidden(CROSS_SITE)
+        raise NotAllowed(CROSS_SITE)
 
 
 async def _posted_fields(request: Request) -> dict[str, str]:
@@ -276,7 +281,7 @@ async def _posted_fields(request: Request) -> dict[str, str]:
     if content_type.startswith("application/x-www-form-urlencoded"):
         fields = parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True)
         if len(fields) > MAX_FIELDS:
-            raise BadRequest(TOO_MANY_FIELDS)
+            raise Invalid(TOO_MANY_FIELDS)
         return dict(fields)
     if not content_type.startswith("multipart/form-data"):
         raise UnsupportedMediaType(NOT_A_FORM)
@@ -291,12 +296,12 @@ async def _read_submission(
     form = SignForm.from_post(await _posted_fields(request))
     claim = services.tokens.read_form_token(form.form_token)
     if claim.pledge_id != pledge.id:
-        raise BadRequest(OTHER_PLEDGE)
+        raise Invalid(OTHER_PLEDGE)
     partner = None
     if claim.partner_id is not None:
         partner = await services.catalog.partner(claim.partner_id)
         if partner is None:
-            raise Forbidden(REVOKED)
+            raise NotAllowed(REVOKED)
         if partner.revoked:
             raise TokenError(REVOKED, partner.origins)
     embedding = Embedding(
@@ -323,12 +328,12 @@ async def sign(request: Request) -> Response:
         form, claim, embedding = await _read_submission(request, services, pledge)
     except WidgetError:
         if wait:
-            raise TooManyRequests(SLOW_DOWN, wait) from None
+            raise RateLimited(SLOW_DOWN, wait) from None
         raise
     # From here on a refusal is shown inside the partner's frame: with JavaScript off, one that
     # may not be framed there would leave the supporter looking at a blank, blocked frame.
     if wait:
-        return error_response(request, TooManyRequests(SLOW_DOWN, wait), embedding.frame_ancestors)
+        return error_response(request, RateLimited(SLOW_DOWN, wait), embedding.frame_ancestors)
     try:
         return await _sign(request, services, embedding, form, claim)
     except WidgetError as exc:
@@ -362,7 +367,7 @@ async def _sign(
         return await again("", status_code=400)
     wait = services.partner_limiter.hit(f"partner:{claim.partner_id or 'direct'}")
     if wait:
-        raise TooManyRequests(PARTNER_BUSY, wait)
+        raise RateLimited(PARTNER_BUSY, wait)
 
     result = await services.writer.submit(
         NewSignature(

@@ -14,11 +14,12 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import NotFound
-from ..headers import Secured, secured
-from ..responses import Prebuilt, raw
+from widget_server import messages
+from widget_server.errors import NotFound
+from widget_server.files import STATIC_DIR
+from widget_server.web.edge.headers import Secured, secured
+from widget_server.web.fast.responses import Prebuilt, raw
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def load_assets(directory: Path = STATIC_DIR) -> dict[str, Asset]:
 def _serve(request: Request, name: str) -> Response:
     asset = request.app.state.assets.get(name)
     if asset is None:
-        raise NotFound("There is no such file.")
+        raise NotFound(messages.NO_SUCH_FILE)
     not_modified, gzipped, plain = asset.headers
     # Copies: a response's header list is its own to change.
     if asset.etag in request.headers.get("if-none-match", ""):

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import jinja2
 from starlette.applications import Starlette
@@ -18,24 +17,24 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
-from . import db
-from .catalog import Catalog
-from .errors import BadRequest, ConfigError, WidgetError
-from .middleware import EdgeMiddleware
-from .origins import normalise_origin
-from .pagecache import PageCache
-from .proxies import TrustedProxies
-from .ratelimit import ClientKeys, RateLimiter, parse_rate
-from .services import Services
-from .settings import Settings
-from .tokens import Tokens
-from .views import api, assets, embed, organisations
-from .views.errors import http_error, widget_error
-from .writer import SignatureWriter
+from widget_server.core.origins import normalise_origin
+from widget_server.errors import ConfigError, Invalid, WidgetError
+from widget_server.files import TEMPLATES_DIR
+from widget_server.security.ratelimit import ClientKeys, RateLimiter, parse_rate
+from widget_server.security.tokens import Tokens
+from widget_server.settings import Settings
+from widget_server.storage.catalog import Catalog
+from widget_server.storage.sqlite import db
+from widget_server.storage.writer import SignatureWriter
+from widget_server.web.edge.middleware import EdgeMiddleware
+from widget_server.web.edge.proxies import TrustedProxies
+from widget_server.web.errors import http_error, widget_error
+from widget_server.web.fast.pagecache import PageCache
+from widget_server.web.runtime import Services
+from widget_server.web.widget import api, assets, embed, organisations
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 class View:
@@ -86,7 +85,7 @@ async def client_gone(request: Request, exc: Exception) -> Response:
 def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     try:
         return tuple(normalise_origin(origin) for origin in origins)
-    except BadRequest as exc:
+    except Invalid as exc:
         raise ConfigError(f"WIDGET_DIRECT_FRAME_ORIGINS: {exc.message}") from None
 
 

@@ -16,17 +16,17 @@ from typing import TextIO
 
 import aiosqlite
 
-from . import db, queries
-from .csvsafe import CSVLines
-from .errors import BadRequest, NotFound
-from .models import Partner, Pledge
-from .origins import normalise_origin
-from .richtext import sanitise
-from .services import iso_utc
-from .settings import Settings
-from .signing import clean_text
-from .snippets import all_snippets
-from .tokens import Tokens
+from widget_server.core.csvsafe import CSVLines
+from widget_server.core.models import Partner, Pledge
+from widget_server.core.origins import normalise_origin
+from widget_server.core.richtext import sanitise
+from widget_server.core.signform import clean_text
+from widget_server.core.snippets import all_snippets
+from widget_server.errors import Invalid, NotFound
+from widget_server.security.tokens import Tokens
+from widget_server.settings import Settings
+from widget_server.storage.sqlite import db, queries
+from widget_server.web.runtime import iso_utc
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -66,17 +66,17 @@ async def add_pledge(
     contact: str | None = None,
 ) -> Pledge:
     if not SLUG.match(slug):
-        raise BadRequest(f"A slug is lower-case letters, digits and dashes, like 'data-pledge', not {slug!r}.")
+        raise Invalid(f"A slug is lower-case letters, digits and dashes, like 'data-pledge', not {slug!r}.")
     title = clean_text(title)
     if not title:
-        raise BadRequest("The pledge needs a title.")
+        raise Invalid("The pledge needs a title.")
     statement = sanitise(statement_html).strip()
     if not statement:
-        raise BadRequest("The pledge statement is empty.")
+        raise Invalid("The pledge statement is empty.")
     if goal is not None and not 1 <= goal <= 10**9:
-        raise BadRequest("The goal must be a number of signatures from 1 to 1,000,000,000.")
+        raise Invalid("The goal must be a number of signatures from 1 to 1,000,000,000.")
     if privacy_url and not privacy_url.startswith(("https://", "http://", "/")):
-        raise BadRequest("The privacy URL must start with https://, http:// or /.")
+        raise Invalid("The privacy URL must start with https://, http:// or /.")
     try:
         return await queries.insert_pledge(
             conn,
@@ -89,7 +89,7 @@ async def add_pledge(
             now=iso_utc(time.time()),
         )
     except sqlite3.IntegrityError:
-        raise BadRequest(f"A pledge called {slug!r} already exists.") from None
+        raise Invalid(f"A pledge called {slug!r} already exists.") from None
 
 
 @dataclass(frozen=True)
@@ -120,16 +120,16 @@ async def add_partner(
     pledge = await find_pledge(conn, slug)
     name = clean_text(name)
     if not name:
-        raise BadRequest("The partner needs a name.")
+        raise Invalid("The partner needs a name.")
     if not origins:
-        raise BadRequest("Give at least one --origin: the partner's website, like https://example.org.")
+        raise Invalid("Give at least one --origin: the partner's website, like https://example.org.")
     normalised = list(dict.fromkeys(normalise_origin(o) for o in origins))
     try:
         partner = await queries.insert_partner(
             conn, pledge_id=pledge.id, name=name, origins=normalised, now=iso_utc(time.time())
         )
     except sqlite3.IntegrityError:
-        raise BadRequest(f"Pledge {slug!r} already has a partner called {name!r}.") from None
+        raise Invalid(f"Pledge {slug!r} already has a partner called {name!r}.") from None
     return credentials(settings, pledge, partner)
 
 
@@ -171,7 +171,7 @@ def backup(settings: Settings, dest: Path) -> None:
     if not settings.database.exists():
         raise NotFound(f"There is no database at {settings.database} to back up.")
     if dest.exists():
-        raise BadRequest(f"{dest} already exists; choose a new file name for the backup.")
+        raise Invalid(f"{dest} already exists; choose a new file name for the backup.")
     if not dest.parent.exists():
         raise NotFound(f"The folder {dest.parent} does not exist.")
     db.backup(settings.database, dest)
@@ -193,11 +193,11 @@ async def review_organisation(conn: aiosqlite.Connection, slug: str, name: str, 
 
 
 def _checked_email(email: str) -> str:
-    from .signing import normalise_email
+    from widget_server.core.signform import normalise_email
 
     normalised = normalise_email(email)
     if "@" not in normalised:
-        raise BadRequest(f"{email!r} is not an email address.")
+        raise Invalid(f"{email!r} is not an email address.")
     return normalised
 
 

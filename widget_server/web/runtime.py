@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .catalog import Catalog
-from .ratelimit import ClientKeys, RateLimiter
-from .settings import Settings
-from .tokens import Tokens
-from .writer import SignatureWriter
+from widget_server.security.ratelimit import ClientKeys, RateLimiter
+from widget_server.security.tokens import Tokens
+from widget_server.settings import Settings
+from widget_server.storage.catalog import Catalog
+from widget_server.storage.writer import SignatureWriter
 
 
 def iso_utc(seconds: float) -> str:

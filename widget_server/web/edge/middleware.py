@@ -17,10 +17,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import logs
-from .bodylimit import limited_receive
-from .headers import SecurityHeaders, server_error
-from .proxies import TrustedProxies
+from widget_server import logs
+from widget_server.web.edge.bodylimit import limited_receive
+from widget_server.web.edge.headers import SecurityHeaders, server_error
+from widget_server.web.edge.proxies import TrustedProxies
 
 
 class EdgeMiddleware:

@@ -1,1 +1,0 @@
-"""Thin request handlers: one module per kind of page. They hold no SQL."""
