@@ -3,8 +3,8 @@
     python -m benchmarks.generate /tmp/big.sqlite3                     # 1,000,000 across 50 partners
     python -m benchmarks.generate /tmp/small.sqlite3 --signatures 1000
 
-The schema is the real one (widget_server.storage.sqlite.db.migrate) and the pledge and partners are made by
-the real admin code; the signatures go in with one INSERT … SELECT in one transaction, and the
+The schema is the real one (the SQLite engine's migrations) and the pledge and partners are made by
+the real services; the signatures go in with one INSERT … SELECT in one transaction, and the
 kept counts and signature_days are then recomputed from the rows, so they agree exactly, as if
 every signature had come through the writer.
 """
@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from widget_server.errors import WidgetError
-from widget_server.services import admin
+from widget_server.services import pledges
+from widget_server.services.partners import add_partner
 from widget_server.settings import Settings
-from widget_server.storage.sqlite import db, queries
+from widget_server.storage.store import open_store
 
 from .harness import SLUG, STATEMENT
 
@@ -29,17 +30,17 @@ OCCUPATIONS = ("teacher", "nurse", "doctor", "social worker", "")
 
 
 async def _pledge_and_partners(settings: Settings, slug: str, partners: int) -> tuple[int, list[int]]:
-    async with admin.open_db(settings) as conn:
-        pledge = await queries.pledge_by_slug(conn, slug)
+    async with open_store(settings.database) as store:
+        pledge = await store.pledge_by_slug(slug)
         if pledge is None:
-            pledge = await admin.add_pledge(
-                conn, slug=slug, title="Keep public services safe to use", statement_html=STATEMENT, goal=2_000_000
+            pledge = await pledges.add_pledge(
+                store, slug=slug, title="Keep public services safe to use", statement_html=STATEMENT, goal=2_000_000
             )
-        ids = [p.id for p in await queries.partners_of(conn, pledge.id)]
+        ids = [p.id for p in await store.partners_of(pledge.id)]
         for number in range(len(ids), partners):
             name = "Bench Partner" if number == 0 else f"Partner {number:02d}"
             origin = "https://partner.example" if number == 0 else f"https://partner{number:02d}.example"
-            ids.append((await admin.add_partner(conn, settings, slug, name, [origin])).partner.id)
+            ids.append((await add_partner(store, settings, slug, name, [origin])).partner.id)
         return pledge.id, sorted(ids)[:partners]
 
 
@@ -146,11 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _integrity(database: Path) -> list[str]:
-    conn = await db.connect(database)
-    try:
-        return await queries.integrity(conn)
-    finally:
-        await conn.close()
+    async with open_store(database) as store:
+        return await store.integrity()
 
 
 if __name__ == "__main__":

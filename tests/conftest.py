@@ -12,14 +12,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from widget_server.core.models import Pledge
-from widget_server.services import admin
+from widget_server.services import partners, pledges, reports
 from widget_server.settings import Settings
+from widget_server.storage.store import Store, open_store
 from widget_server.web.app import create_app
 
 T = TypeVar("T")
@@ -66,12 +66,12 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
-def on_db(settings: Settings, action: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-    """Run one staff action on the test's database, as a CLI command would."""
+def on_db(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run one staff action on the test's store, as a CLI command would."""
 
     async def go() -> T:
-        async with admin.open_db(settings) as conn:
-            return await action(conn)
+        async with open_store(settings.database) as store:
+            return await action(store)
 
     return asyncio.run(go())
 
@@ -84,7 +84,7 @@ def make_pledge(settings: Settings, **overrides: Any) -> Pledge:
         "goal": 1000,
     }
     values.update(overrides)
-    return on_db(settings, lambda conn: admin.add_pledge(conn, **values))
+    return on_db(settings, lambda store: pledges.add_pledge(store, **values))
 
 
 def make_partner(
@@ -92,12 +92,12 @@ def make_partner(
     slug: str = "data-firewall",
     name: str = "Riverside",
     origins: tuple[str, ...] = (PARTNER_ORIGIN,),
-) -> admin.PartnerCredentials:
-    return on_db(settings, lambda conn: admin.add_partner(conn, settings, slug, name, list(origins)))
+) -> partners.PartnerCredentials:
+    return on_db(settings, lambda store: partners.add_partner(store, settings, slug, name, list(origins)))
 
 
 def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
-    return on_db(settings, lambda conn: admin.stats(conn, slug))
+    return on_db(settings, lambda store: reports.stats(store, slug))
 
 
 def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[sqlite3.Row]:
@@ -140,10 +140,16 @@ def form_token_of(html: str) -> str:
 
 @dataclass
 class Signer:
-    """Drives the real pages: render the embed, wait like a person, post the form."""
+    """Drives the real pages: render the embed, wait like a person, post the form.
 
-    client: TestClient
-    clock: FakeClock
+    The one way the tests sign. `client` is a TestClient, or an httpx.Client with a base URL for
+    a real server; a real server has no fake clock, so it runs with WIDGET_MIN_FILL_SECONDS=0 and
+    its Signer gets none. `form()` and `post()` are the two halves of `sign()`, for the tests
+    that forge, replay, delay or redirect a post themselves.
+    """
+
+    client: httpx.Client
+    clock: FakeClock | None = None
     slug: str = "data-firewall"
     token: str = ""
     parent: str = ""
@@ -157,14 +163,29 @@ class Signer:
             params["parent"] = self.parent
         return self.client.get(f"/embed/{self.slug}", params=params, headers=headers)
 
-    def sign(self, json: bool = False, wait: float = 5.0, **fields: str) -> httpx.Response:
-        page = self.embed()
+    def form(self, **headers: str) -> str:
+        """Render the sign form as the loader would; returns its form token."""
+        page = self.embed(**headers)
         assert page.status_code == 200, page.text
-        self.clock.advance(wait)
-        data = {"name": "Ana Teacher", "email": "ana@example.org", "form_token": form_token_of(page.text)}
-        data.update(fields)
-        headers = {"Accept": "application/json"} if json else {}
-        return self.client.post(f"/embed/{self.slug}/sign", data=data, headers=headers)
+        return form_token_of(page.text)
+
+    def post(
+        self, form_token: str, json: bool = False, headers: dict[str, str] | None = None, **fields: str | None
+    ) -> httpx.Response:
+        """Post the sign form with `form_token`: Ana's name and email unless `fields` say otherwise,
+        and a field given as None left out, as a hand-made post would."""
+        data = {"name": "Ana Teacher", "email": "ana@example.org", "form_token": form_token, **fields}
+        sent = {"Accept": "application/json"} if json else {}
+        sent.update(headers or {})
+        posted = {name: value for name, value in data.items() if value is not None}
+        return self.client.post(f"/embed/{self.slug}/sign", data=posted, headers=sent)
+
+    def sign(self, json: bool = False, wait: float = 5.0, **fields: str) -> httpx.Response:
+        """Render, wait `wait` seconds on the fake clock, post."""
+        form_token = self.form()
+        if self.clock is not None:
+            self.clock.advance(wait)
+        return self.post(form_token, json=json, **fields)
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import Signer, make_partner, make_pledge
 from widget_server.core.csvsafe import FORMULA_STARTS, CSVLines, neutralise
-from widget_server.services import admin
-from widget_server.storage.sqlite.queries import EXPORT_COLUMNS
+from widget_server.core.models import EXPORT_COLUMNS
+from widget_server.services import reports
+from widget_server.storage.store import open_store
 
 
 def read_rows(text: str, delimiter: str = ",") -> list[list[str]]:
@@ -102,8 +103,8 @@ def test_the_export_neutralises_every_column_a_signer_or_link_can_fill(settings,
 
     async def export() -> str:
         out = io.StringIO()
-        async with admin.open_db(settings) as conn:
-            assert await admin.export_csv(conn, "data-firewall", out) == 2
+        async with open_store(settings.database) as store:
+            assert await reports.export_csv(store, "data-firewall", out) == 2
         return out.getvalue()
 
     header, hostile, honest = csv.DictReader(io.StringIO(asyncio.run(export()), newline="")), None, None

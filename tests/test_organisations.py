@@ -6,16 +6,17 @@ import asyncio
 from typing import Any
 
 from tests.conftest import Signer, make_partner, make_pledge, on_db
-from widget_server.services import admin
-from widget_server.storage.sqlite import queries
+from widget_server.errors import NotFound
+from widget_server.services import organisations, people
+from widget_server.storage.store import open_store
 
 
 def orgs(settings, status: str | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    return on_db(settings, lambda conn: admin.organisations(conn, "data-firewall", status))
+    return on_db(settings, lambda store: organisations.organisations(store, "data-firewall", status))
 
 
 def review(settings, name: str, status: str) -> None:  # type: ignore[no-untyped-def]
-    on_db(settings, lambda conn: admin.review_organisation(conn, "data-firewall", name, status))
+    on_db(settings, lambda store: organisations.review_organisation(store, "data-firewall", name, status))
 
 
 def test_organisations_are_counted_in_the_same_transaction_as_signatures(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +76,7 @@ def test_reviewing_an_unknown_organisation_is_a_clear_error(settings) -> None:  
     make_pledge(settings)
     try:
         review(settings, "Nobody Ltd", "approved")
-    except admin.NotFound as error:
+    except NotFound as error:
         assert "No organisation called 'Nobody Ltd' has signed" in error.message
     else:
         raise AssertionError("reviewing an unknown organisation must fail")
@@ -109,11 +110,11 @@ def test_erasing_a_person_corrects_every_kept_count(settings, make_client, clock
     Signer(client, clock, token=creds.token).sign(email="bo@example.org", organisation="Hill School")
 
     async def go() -> tuple[list[dict[str, Any]], int, list[dict[str, Any]], list[str]]:
-        async with admin.open_db(settings) as conn:
-            before = await admin.person_data(conn, " ANA@example.org ")
-            erased = await admin.erase_person(conn, "ana@example.org")
-            after = await admin.person_data(conn, "ana@example.org")
-            return before, erased, after, await queries.integrity(conn)
+        async with open_store(settings.database) as store:
+            before = await people.person_data(store, " ANA@example.org ")
+            erased = await people.erase_person(store, "ana@example.org")
+            after = await people.person_data(store, "ana@example.org")
+            return before, erased, after, await store.integrity()
 
     before, erased, after, problems = asyncio.run(go())
     assert [(row["pledge"], row["partner"], row["organisation"]) for row in before] == [
@@ -139,8 +140,8 @@ def test_erased_details_are_not_left_readable_in_the_database_files(settings, ma
     Signer(client, clock).sign(email="stays@example.org")
 
     async def go() -> int:
-        async with admin.open_db(settings) as conn:
-            return await admin.erase_person(conn, "erase.me@example.org")
+        async with open_store(settings.database) as store:
+            return await people.erase_person(store, "erase.me@example.org")
 
     assert asyncio.run(go()) == 1
     files = [p for p in settings.database.parent.iterdir() if p.name.startswith(settings.database.name)]

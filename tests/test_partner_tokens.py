@@ -6,15 +6,15 @@ import pytest
 
 from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge, on_db
 from widget_server.messages import REVOKED, ROTATED, TAMPERED
-from widget_server.services import admin
+from widget_server.services import partners
 
 
-def rotate(settings, name: str = "Riverside") -> admin.PartnerCredentials:  # type: ignore[no-untyped-def]
-    return on_db(settings, lambda conn: admin.rotate_partner(conn, settings, "data-firewall", name))
+def rotate(settings, name: str = "Riverside") -> partners.PartnerCredentials:  # type: ignore[no-untyped-def]
+    return on_db(settings, lambda store: partners.rotate_partner(store, settings, "data-firewall", name))
 
 
 def revoke(settings, name: str = "Riverside") -> None:  # type: ignore[no-untyped-def]
-    on_db(settings, lambda conn: admin.revoke_partner(conn, "data-firewall", name))
+    on_db(settings, lambda store: partners.revoke_partner(store, "data-firewall", name))
 
 
 def tampered_versions(token: str) -> list[str]:

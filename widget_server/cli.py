@@ -11,19 +11,18 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from widget_server.core.signform import normalise_email
 from widget_server.errors import WidgetError
-from widget_server.services import admin
+from widget_server.services import organisations, partners, people, pledges, reports
+from widget_server.services.organisations import ORGANISATION_STATUSES
+from widget_server.services.partners import PartnerCredentials
 from widget_server.settings import Settings, help_table
-from widget_server.storage.sqlite import db
+from widget_server.storage.store import Store, open_store, store_for
 
 T = TypeVar("T")
 
@@ -34,13 +33,13 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings.from_env(db_path=getattr(args, "db", None), **overrides)
 
 
-def _on_db(args: argparse.Namespace, action: Callable[[aiosqlite.Connection, Settings], Awaitable[T]]) -> T:
-    """Open the database the command names, run one staff action on it, and close it."""
+def _on_db(args: argparse.Namespace, action: Callable[[Store, Settings], Awaitable[T]]) -> T:
+    """Open the store the command names, run one staff action on it, and close it."""
     settings = _settings(args)
 
     async def go() -> T:
-        async with admin.open_db(settings) as conn:
-            return await action(conn, settings)
+        async with open_store(settings.database) as store:
+            return await action(store, settings)
 
     return asyncio.run(go())
 
@@ -49,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from widget_server.server import serve
 
     settings = _settings(args, public_url=_local_url(args.host, args.port))
-    db.migrate(settings.database)  # a bad database is one line here, not a traceback from uvicorn
+    _on_db(args, lambda store, _: store.ping())  # a bad database is one line here, not a traceback from uvicorn
     serve(settings, host=args.host, port=args.port)
 
 
@@ -70,8 +69,8 @@ def cmd_pledge_add(args: argparse.Namespace) -> None:
 
     pledge = _on_db(
         args,
-        lambda conn, _: admin.add_pledge(
-            conn,
+        lambda store, _: pledges.add_pledge(
+            store,
             slug=args.slug,
             title=args.title,
             statement_html=statement,
@@ -83,7 +82,7 @@ def cmd_pledge_add(args: argparse.Namespace) -> None:
     print(f"Created pledge {pledge.slug!r}: {pledge.title}")
 
 
-def _print_credentials(creds: admin.PartnerCredentials, as_json: bool, verb: str) -> None:
+def _print_credentials(creds: PartnerCredentials, as_json: bool, verb: str) -> None:
     if as_json:
         print(json.dumps(creds.as_json(), indent=2))
         return
@@ -98,24 +97,26 @@ def _print_credentials(creds: admin.PartnerCredentials, as_json: bool, verb: str
 
 
 def cmd_partner_add(args: argparse.Namespace) -> None:
-    creds = _on_db(args, lambda conn, settings: admin.add_partner(conn, settings, args.slug, args.name, args.origin))
+    creds = _on_db(
+        args, lambda store, settings: partners.add_partner(store, settings, args.slug, args.name, args.origin)
+    )
     _print_credentials(creds, args.json, "Added")
 
 
 def cmd_partner_rotate(args: argparse.Namespace) -> None:
-    creds = _on_db(args, lambda conn, settings: admin.rotate_partner(conn, settings, args.slug, args.name))
+    creds = _on_db(args, lambda store, settings: partners.rotate_partner(store, settings, args.slug, args.name))
     if not args.json:
         print("The old snippet stops working within seconds; send the partner the new one.")
     _print_credentials(creds, args.json, "Rotated")
 
 
 def cmd_partner_revoke(args: argparse.Namespace) -> None:
-    partner = _on_db(args, lambda conn, _: admin.revoke_partner(conn, args.slug, args.name))
+    partner = _on_db(args, lambda store, _: partners.revoke_partner(store, args.slug, args.name))
     print(f"Revoked {partner.name!r}: its widget stops accepting signatures within seconds.")
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
-    stats = _on_db(args, lambda conn, _: admin.stats(conn, args.slug))
+    stats = _on_db(args, lambda store, _: reports.stats(store, args.slug))
     if args.json:
         print(json.dumps(stats, indent=2))
         return
@@ -126,17 +127,17 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    _on_db(args, lambda conn, _: admin.export_csv(conn, args.slug, sys.stdout))
+    _on_db(args, lambda store, _: reports.export_csv(store, args.slug, sys.stdout))
 
 
 def cmd_backup(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    admin.backup(settings, Path(args.dest))
-    print(f"Backed up {settings.database} to {args.dest}")
+    store = store_for(_settings(args).database)
+    asyncio.run(reports.backup(store, Path(args.dest)))
+    print(f"Backed up {store.location} to {args.dest}")
 
 
 def cmd_orgs_list(args: argparse.Namespace) -> None:
-    found = _on_db(args, lambda conn, _: admin.organisations(conn, args.slug, args.status))
+    found = _on_db(args, lambda store, _: organisations.organisations(store, args.slug, args.status))
     if args.json:
         print(json.dumps(found, indent=2, ensure_ascii=False))
         return
@@ -148,7 +149,7 @@ def cmd_orgs_list(args: argparse.Namespace) -> None:
 
 def _review(status: str) -> Callable[[argparse.Namespace], None]:
     def cmd(args: argparse.Namespace) -> None:
-        _on_db(args, lambda conn, _: admin.review_organisation(conn, args.slug, args.name, status))
+        _on_db(args, lambda store, _: organisations.review_organisation(store, args.slug, args.name, status))
         where = "shown in the public list" if status == "approved" else "kept out of the public list"
         print(f"{args.name!r} is now {where}.")
 
@@ -156,12 +157,12 @@ def _review(status: str) -> Callable[[argparse.Namespace], None]:
 
 
 def cmd_person_export(args: argparse.Namespace) -> None:
-    found = _on_db(args, lambda conn, _: admin.person_data(conn, args.email))
+    found = _on_db(args, lambda store, _: people.person_data(store, args.email))
     print(json.dumps({"email": normalise_email(args.email), "signatures": found}, indent=2, ensure_ascii=False))
 
 
 def cmd_person_erase(args: argparse.Namespace) -> None:
-    erased = _on_db(args, lambda conn, _: admin.erase_person(conn, args.email))
+    erased = _on_db(args, lambda store, _: people.erase_person(store, args.email))
     print(f"Erased {erased} signature{'s' if erased != 1 else ''}; counts are corrected to match.")
 
 
@@ -176,8 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="widget-server",
         description="Embeddable pledge widgets: serve them and manage pledges and partners.",
-        epilog="Settings from the environment:\n"
-        + "\n".join(f"  {env:<28} {text}" for env, _, text in help_table()),
+        epilog="Settings from the environment:\n" + "\n".join(f"  {env:<28} {text}" for env, _, text in help_table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -233,10 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     olist = command(orgs, "list", cmd_orgs_list, "Organisations that signed, with their review status.")
     olist.add_argument("slug")
-    olist.add_argument("--status", choices=admin.ORGANISATION_STATUSES)
+    olist.add_argument("--status", choices=ORGANISATION_STATUSES)
     olist.add_argument("--json", action="store_true")
-    for verb, status, text in (("approve", "approved", "Show an organisation in the public list."),
-                               ("hide", "hidden", "Keep an organisation out of the public list.")):
+    for verb, status, text in (
+        ("approve", "approved", "Show an organisation in the public list."),
+        ("hide", "hidden", "Keep an organisation out of the public list."),
+    ):
         review = command(orgs, verb, _review(status), text)
         review.add_argument("slug")
         review.add_argument("name")
@@ -247,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(person, "export", cmd_person_export, "Everything kept about an email address, as JSON.").add_argument(
         "email"
     )
-    command(person, "erase", cmd_person_erase, "Delete an email address's signatures everywhere.").add_argument(
-        "email"
-    )
+    command(person, "erase", cmd_person_erase, "Delete an email address's signatures everywhere.").add_argument("email")
 
     demo = command(commands, "demo", cmd_demo, "A demo pledge, partners and a partner's page.")
     demo.add_argument("--host", default="127.0.0.1")
@@ -265,9 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         args.handler(args)
     except WidgetError as exc:
         print(f"widget-server: {exc.message}", file=sys.stderr)
-        return 1
-    except sqlite3.Error as exc:
-        print(f"widget-server: database problem: {exc}.", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `widget-server export … | head`
         sys.stderr.close()

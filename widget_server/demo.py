@@ -17,10 +17,10 @@ from starlette.routing import Route
 from widget_server import logs
 from widget_server.files import EXAMPLE_PAGE
 from widget_server.server import config, graceful_sigterm
-from widget_server.services import admin
-from widget_server.services.admin import PartnerCredentials
+from widget_server.services import partners, pledges
+from widget_server.services.partners import PartnerCredentials
 from widget_server.settings import Settings
-from widget_server.storage.sqlite import queries
+from widget_server.storage.store import open_store
 
 EXAMPLE_SERVER = "http://127.0.0.1:8000"
 EXAMPLE_TOKEN = "PASTE-PARTNER-TOKEN-HERE"
@@ -46,26 +46,26 @@ PARTNERS = ("Riverside Migrant Support", "Northgate Nurses Network")
 
 async def prepare(settings: Settings, partner_origin: str) -> PartnerCredentials:
     """Create the demo pledge and partners if absent; the first partner is the page's."""
-    async with admin.open_db(settings) as conn:
-        if await queries.pledge_by_slug(conn, SLUG) is None:
-            await admin.add_pledge(
-                conn,
+    async with open_store(settings.database) as store:
+        if await store.pledge_by_slug(SLUG) is None:
+            await pledges.add_pledge(
+                store,
                 slug=SLUG,
                 title=TITLE,
                 statement_html=STATEMENT,
                 goal=GOAL,
                 contact="call 0300 000 0000 (demo number) or reply to any email from us",
             )
-        pledge = await admin.find_pledge(conn, SLUG)
+        pledge = await pledges.find_pledge(store, SLUG)
         for index, name in enumerate(PARTNERS):
             origin = partner_origin if index == 0 else "https://northgate-nurses.example"
-            partner = await queries.partner_by_name(conn, pledge.id, name)
+            partner = await store.partner_by_name(pledge.id, name)
             if partner is None:
-                await admin.add_partner(conn, settings, SLUG, name, [origin])
+                await partners.add_partner(store, settings, SLUG, name, [origin])
             elif index == 0 and partner.origins != (origin,):
                 # The demo was last run on other ports: follow them.
-                await queries.set_partner_origins(conn, partner.id, [origin])
-        return admin.credentials(settings, pledge, await admin.find_partner(conn, pledge, PARTNERS[0]))
+                await store.set_partner_origins(partner.id, [origin])
+        return partners.credentials(settings, pledge, await partners.find_partner(store, pledge, PARTNERS[0]))
 
 
 def partner_site(creds: PartnerCredentials, public_url: str) -> Starlette:

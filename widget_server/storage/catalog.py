@@ -13,22 +13,21 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
-
 from widget_server import messages
 from widget_server.core.models import Counts, Partner, Pledge
 from widget_server.errors import NotFound
-from widget_server.storage.sqlite import queries
+from widget_server.storage.store import BatchResult, Store
 
 
 class _TimedCache:
     """Values kept for `ttl` seconds; concurrent misses on one key share a single load."""
 
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._clock = clock
+        self._max_entries = max_entries
+        # Oldest load first (a reload re-inserts), so the front is what to drop first.
         self._entries: dict[Any, tuple[float, Any]] = {}
-        self._generation: dict[Any, int] = {}
         # Under load many requests miss at the same moment (the entry just expired); without
         # this each of them would read the database for the same row.
         self._loading: dict[Any, asyncio.Future[Any]] = {}
@@ -50,22 +49,22 @@ class _TimedCache:
         return await asyncio.shield(pending)
 
     async def _load(self, key: Any, load: Callable[[], Awaitable[Any]], now: float) -> Any:
-        generation = self._generation.get(key, 0)
         try:
             value = await load()
+        except BaseException:
+            self._changes.pop(key, None)
+            raise
         finally:
-            if self._generation.get(key, 0) == generation:
-                self._loading.pop(key, None)
-        # A load that raced with an invalidation may hold stale data: use it, keep it not.
-        if self._generation.get(key, 0) == generation:
-            for change in self._changes.pop(key, ()):
-                value = change(value)
-            self._entries[key] = (now, value)
-        return value
-
-    def invalidate(self, key: Any) -> None:
+            self._loading.pop(key, None)
+        for change in self._changes.pop(key, ()):
+            value = change(value)
         self._entries.pop(key, None)
-        self._void_loads(key)
+        self._entries[key] = (now, value)
+        # Keys come from requests (a slug nobody created is kept as "no such pledge" too), so the
+        # number kept is bounded: the oldest loads go first.
+        while len(self._entries) > self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        return value
 
     def update(self, key: Any, change: Callable[[Any], Any]) -> None:
         """Change a kept value in place (its age stays), and the value of a load in flight.
@@ -79,40 +78,34 @@ class _TimedCache:
         if key in self._loading:
             self._changes.setdefault(key, []).append(change)
 
-    def _void_loads(self, key: Any) -> None:
-        self._generation[key] = self._generation.get(key, 0) + 1
-        self._loading.pop(key, None)
-        self._changes.pop(key, None)
-
 
 class Catalog:
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        store: Store,
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        max_rows: int = 10_000,
     ) -> None:
-        self._conn = conn
-        self._rows = _TimedCache(cache_seconds, clock)
+        self._store = store
+        self._rows = _TimedCache(cache_seconds, clock, max_rows)
         # Counts are exact for this process's own writes (updated on commit) and at most
         # cache_seconds old for writes made elsewhere.
         self._counts = _TimedCache(cache_seconds, clock)
 
     async def pledge(self, slug: str) -> Pledge:
-        pledge = await self._rows.get(("pledge", slug), lambda: queries.pledge_by_slug(self._conn, slug))
+        pledge = await self._rows.get(("pledge", slug), lambda: self._store.pledge_by_slug(slug))
         if pledge is None:
             raise NotFound(messages.NO_PLEDGE_HERE)
         return pledge  # type: ignore[no-any-return]
 
     async def partner(self, partner_id: int) -> Partner | None:
         return await self._rows.get(  # type: ignore[no-any-return]
-            ("partner", partner_id), lambda: queries.partner_by_id(self._conn, partner_id)
+            ("partner", partner_id), lambda: self._store.partner_by_id(partner_id)
         )
 
     async def counts(self, pledge_id: int, partner_id: int | None = None) -> Counts:
-        total, partners = await self._counts.get(
-            pledge_id, lambda: queries.counts(self._conn, pledge_id)
-        )
+        total, partners = await self._counts.get(pledge_id, lambda: self._store.counts(pledge_id))
         if partner_id is None:
             return Counts(total)
         return Counts(total, partners.get(partner_id, 0))
@@ -120,10 +113,10 @@ class Catalog:
     async def approved_organisations(self, pledge_id: int) -> list[str]:
         """The public list; an approval made with the CLI shows within cache_seconds."""
         return await self._rows.get(  # type: ignore[no-any-return]
-            ("organisations", pledge_id), lambda: queries.approved_organisation_names(self._conn, pledge_id)
+            ("organisations", pledge_id), lambda: self._store.approved_organisation_names(pledge_id)
         )
 
-    def counts_committed(self, result: queries.BatchResult) -> None:
+    def counts_committed(self, result: BatchResult) -> None:
         """The writer committed: take the new counts it read back, instead of reading them again."""
         partners_of: dict[int, dict[int, int]] = {}
         for partner_id, (pledge_id, count) in result.partner_counts.items():
@@ -132,7 +125,7 @@ class Catalog:
             self._counts.update(pledge_id, _with_counts(total, partners_of.get(pledge_id, {})))
 
     async def ping(self) -> None:
-        await queries.ping(self._conn)
+        await self._store.ping()
 
 
 def _with_counts(

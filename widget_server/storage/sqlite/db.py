@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from widget_server import messages
 from widget_server.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def migrate(path: Path) -> int:
     try:
         conn = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
-        raise ConfigError(f"Cannot open the database {path}: {exc}.") from None
+        raise ConfigError(messages.CANNOT_OPEN.format(path=path, problem=exc)) from None
     try:
         for pragma in PRAGMAS:
             conn.execute(pragma)
@@ -80,7 +81,7 @@ def migrate(path: Path) -> int:
                 raise
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{path} is not a usable widget database: {exc}.") from None
+        raise ConfigError(messages.NOT_A_DATABASE.format(path=path, problem=exc)) from None
     finally:
         conn.close()
 
@@ -89,8 +90,13 @@ async def connect(path: Path) -> aiosqlite.Connection:
     """An autocommit connection (explicit transactions only) with our pragmas and Row rows."""
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        await conn.execute(pragma)
+    try:
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+    except BaseException:
+        # Its thread keeps the process alive until the connection is closed.
+        await conn.close()
+        raise
     return conn
 
 

@@ -1,4 +1,8 @@
-"""All SQL lives here: parameterised, and knowing nothing of requests."""
+"""The SQLite engine's SQL: parameterised, and knowing nothing of requests.
+
+Called only by `SQLiteStore` (store.py), which owns the connections and turns driver errors into
+the project's own.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,43 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 
 import aiosqlite
 
 from widget_server.core.models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 from widget_server.storage.sqlite.db import transaction
+from widget_server.storage.store import BatchResult, DayCount
+
+
+def _pledge(row: sqlite3.Row) -> Pledge:
+    return Pledge(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        statement_html=row["statement_html"],
+        goal=row["goal"],
+        privacy_url=row["privacy_url"],
+        contact=row["contact"],
+        signature_count=row["signature_count"],
+    )
+
+
+def _partner(row: sqlite3.Row) -> Partner:
+    return Partner(
+        id=row["id"],
+        pledge_id=row["pledge_id"],
+        name=row["name"],
+        origins=tuple(json.loads(row["origins"])),
+        token_version=row["token_version"],
+        revoked=row["revoked_at"] is not None,
+        signature_count=row["signature_count"],
+    )
 
 
 async def pledge_by_slug(conn: aiosqlite.Connection, slug: str) -> Pledge | None:
     async with conn.execute("SELECT * FROM pledges WHERE slug = ?", (slug,)) as cursor:
         row = await cursor.fetchone()
-    return Pledge.from_row(row) if row else None
+    return _pledge(row) if row else None
 
 
 async def insert_pledge(
@@ -44,15 +73,13 @@ async def insert_pledge(
 async def partner_by_id(conn: aiosqlite.Connection, partner_id: int) -> Partner | None:
     async with conn.execute("SELECT * FROM partners WHERE id = ?", (partner_id,)) as cursor:
         row = await cursor.fetchone()
-    return Partner.from_row(row) if row else None
+    return _partner(row) if row else None
 
 
 async def partner_by_name(conn: aiosqlite.Connection, pledge_id: int, name: str) -> Partner | None:
-    async with conn.execute(
-        "SELECT * FROM partners WHERE pledge_id = ? AND name = ?", (pledge_id, name)
-    ) as cursor:
+    async with conn.execute("SELECT * FROM partners WHERE pledge_id = ? AND name = ?", (pledge_id, name)) as cursor:
         row = await cursor.fetchone()
-    return Partner.from_row(row) if row else None
+    return _partner(row) if row else None
 
 
 async def partners_of(conn: aiosqlite.Connection, pledge_id: int) -> list[Partner]:
@@ -60,7 +87,7 @@ async def partners_of(conn: aiosqlite.Connection, pledge_id: int) -> list[Partne
         "SELECT * FROM partners WHERE pledge_id = ? ORDER BY signature_count DESC, name",
         (pledge_id,),
     ) as cursor:
-        return [Partner.from_row(row) async for row in cursor]
+        return [_partner(row) async for row in cursor]
 
 
 async def insert_partner(
@@ -87,14 +114,10 @@ async def rotate_partner(conn: aiosqlite.Connection, partner_id: int) -> Partner
 
 
 async def revoke_partner(conn: aiosqlite.Connection, partner_id: int, now: str) -> None:
-    await conn.execute(
-        "UPDATE partners SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now, partner_id)
-    )
+    await conn.execute("UPDATE partners SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now, partner_id))
 
 
-async def set_partner_origins(
-    conn: aiosqlite.Connection, partner_id: int, origins: Sequence[str]
-) -> Partner:
+async def set_partner_origins(conn: aiosqlite.Connection, partner_id: int, origins: Sequence[str]) -> Partner:
     """New origins need a new token (the token carries them), so the version moves too."""
     await conn.execute(
         "UPDATE partners SET origins = ?, token_version = token_version + 1 WHERE id = ?",
@@ -107,13 +130,9 @@ async def set_partner_origins(
 
 async def counts(conn: aiosqlite.Connection, pledge_id: int) -> tuple[int, dict[int, int]]:
     """The pledge's total and every partner's count: two indexed reads, no COUNT(*)."""
-    async with conn.execute(
-        "SELECT signature_count FROM pledges WHERE id = ?", (pledge_id,)
-    ) as cursor:
+    async with conn.execute("SELECT signature_count FROM pledges WHERE id = ?", (pledge_id,)) as cursor:
         row = await cursor.fetchone()
-    async with conn.execute(
-        "SELECT id, signature_count FROM partners WHERE pledge_id = ?", (pledge_id,)
-    ) as cursor:
+    async with conn.execute("SELECT id, signature_count FROM partners WHERE pledge_id = ?", (pledge_id,)) as cursor:
         partners = {r["id"]: r["signature_count"] async for r in cursor}
     return (row["signature_count"] if row else 0), partners
 
@@ -139,16 +158,6 @@ def _signature_values(sig: NewSignature) -> tuple[object, ...]:
         *(sig.attribution.get(key, "") for key in ATTRIBUTION_PARAMS),
         sig.created_at,
     )
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What one committed batch did: the new (pledge_id, email) pairs and the counts after it."""
-
-    inserted: set[tuple[int, str]]
-    totals: dict[int, int]  # pledge id → its count after the commit
-    # partner id → (its pledge id, its count after the commit)
-    partner_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -> BatchResult:
@@ -182,8 +191,7 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
         totals: dict[int, int] = {}
         for pledge_id in {sig.pledge_id for sig in batch}:
             row = conn.execute(
-                "UPDATE pledges SET signature_count = signature_count + ? WHERE id = ?"
-                " RETURNING signature_count",
+                "UPDATE pledges SET signature_count = signature_count + ? WHERE id = ? RETURNING signature_count",
                 (per_pledge.get(pledge_id, 0), pledge_id),
             ).fetchone()
             totals[pledge_id] = row[0] if row else 0
@@ -218,57 +226,12 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
     return BatchResult({(p, email) for p, email, _, _ in inserted}, totals, partner_counts)
 
 
-async def stats(conn: aiosqlite.Connection, pledge: Pledge) -> dict[str, object]:
-    """Totals, the per-partner split and signatures per day, from the kept counts."""
-    total, _ = await counts(conn, pledge.id)
-    partners = await partners_of(conn, pledge.id)
+async def day_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[DayCount]:
     async with conn.execute(
-        "SELECT day, partner_id, count FROM signature_days WHERE pledge_id = ? ORDER BY day",
-        (pledge.id,),
+        "SELECT day, partner_id, count FROM signature_days WHERE pledge_id = ? ORDER BY day, partner_id",
+        (pledge_id,),
     ) as cursor:
-        day_rows = [tuple(row) async for row in cursor]
-    names = {p.id: p.name for p in partners}
-    days: dict[str, dict[str, object]] = {}
-    last_day: dict[int, str] = {}
-    for day, partner_id, n in day_rows:
-        entry = days.setdefault(day, {"day": day, "total": 0, "direct": 0, "partners": {}})
-        entry["total"] = int(entry["total"]) + n  # type: ignore[call-overload]
-        if partner_id:
-            entry["partners"][names.get(partner_id, str(partner_id))] = n  # type: ignore[index]
-            last_day[partner_id] = day
-        else:
-            entry["direct"] = int(entry["direct"]) + n  # type: ignore[call-overload]
-    partner_sum = sum(p.signature_count for p in partners)
-    return {
-        "pledge": pledge.slug,
-        "total": total,
-        "direct": total - partner_sum,
-        "goal": pledge.goal,
-        "partners": [
-            {
-                "name": p.name,
-                "count": p.signature_count,
-                "revoked": p.revoked,
-                "last_signed_on": last_day.get(p.id),
-            }
-            for p in partners
-        ],
-        "days": list(days.values()),
-    }
-
-
-EXPORT_COLUMNS = (
-    "created_at",
-    "email",
-    "name",
-    "occupation",
-    "organisation",
-    "partner",
-    "origin",
-    *ATTRIBUTION_PARAMS,
-    "opt_in_updates",
-    "opt_in_partner",
-)
+        return [DayCount(row[0], row[1] or None, row[2]) async for row in cursor]
 
 
 async def export_rows(
@@ -339,9 +302,7 @@ async def approved_organisation_names(conn: aiosqlite.Connection, pledge_id: int
         return [row[0] async for row in cursor]
 
 
-async def set_organisation_status(
-    conn: aiosqlite.Connection, pledge_id: int, name: str, status: str, now: str
-) -> bool:
+async def set_organisation_status(conn: aiosqlite.Connection, pledge_id: int, name: str, status: str, now: str) -> bool:
     """True when an organisation of that name (any case) had signed the pledge."""
     cursor = await conn.execute(
         "UPDATE organisations SET status = ?, reviewed_at = ? WHERE pledge_id = ? AND name_key = lower(?)",
@@ -388,16 +349,13 @@ async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
             ) as cursor:
                 erased.extend([tuple(row) async for row in cursor])
         for pledge_id, partner_id, day, organisation in erased:
-            await conn.execute(
-                "UPDATE pledges SET signature_count = signature_count - 1 WHERE id = ?", (pledge_id,)
-            )
+            await conn.execute("UPDATE pledges SET signature_count = signature_count - 1 WHERE id = ?", (pledge_id,))
             if partner_id:
                 await conn.execute(
                     "UPDATE partners SET signature_count = signature_count - 1 WHERE id = ?", (partner_id,)
                 )
             await conn.execute(
-                "UPDATE signature_days SET count = count - 1"
-                " WHERE pledge_id = ? AND partner_id = ? AND day = ?",
+                "UPDATE signature_days SET count = count - 1 WHERE pledge_id = ? AND partner_id = ? AND day = ?",
                 (pledge_id, partner_id or 0, day),
             )
             if organisation:

@@ -42,9 +42,7 @@ def test_migrating_an_existing_database_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "widget.sqlite3"
     db.migrate(path)
     conn = sqlite3.connect(path)
-    conn.execute(
-        "INSERT INTO pledges (slug, title, statement_html, created_at) VALUES ('p', 'T', '<p>s</p>', 'now')"
-    )
+    conn.execute("INSERT INTO pledges (slug, title, statement_html, created_at) VALUES ('p', 'T', '<p>s</p>', 'now')")
     conn.commit()
     conn.close()
     assert db.migrate(path) == db.migrations()[-1][0]

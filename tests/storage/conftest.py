@@ -1,0 +1,38 @@
+"""A Store for each engine: the contract tests run once per parameter, so a second engine joins by
+adding one entry to ENGINES and one branch to `store_url`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from widget_server.storage.store import Store, open_store
+
+T = TypeVar("T")
+
+ENGINES = ["sqlite"]
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of the engine under test."""
+    assert request.param == "sqlite"
+    return f"sqlite:///{tmp_path / 'widget.sqlite3'}"
+
+
+@pytest.fixture
+def with_store(store_url: str) -> Callable[[Callable[[Store], Awaitable[T]]], T]:
+    """with_store(action) opens (and migrates) the test's store, runs `action(store)`, closes it."""
+
+    def run(action: Callable[[Store], Awaitable[T]]) -> T:
+        async def go() -> T:
+            async with open_store(store_url) as store:
+                return await action(store)
+
+        return asyncio.run(go())
+
+    return run

@@ -1,0 +1,59 @@
+"""Creating pledges and finding them by slug, for campaign staff."""
+
+from __future__ import annotations
+
+import re
+
+from widget_server import messages
+from widget_server.core.models import Pledge
+from widget_server.core.richtext import sanitise
+from widget_server.core.signform import clean_text
+from widget_server.core.times import utc_now
+from widget_server.errors import Conflict, Invalid, NotFound
+from widget_server.storage.store import Store
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+async def find_pledge(store: Store, slug: str) -> Pledge:
+    pledge = await store.pledge_by_slug(slug)
+    if pledge is None:
+        raise NotFound(messages.NO_PLEDGE_CALLED.format(slug=slug))
+    return pledge
+
+
+async def add_pledge(
+    store: Store,
+    *,
+    slug: str,
+    title: str,
+    statement_html: str,
+    goal: int | None = None,
+    privacy_url: str | None = None,
+    contact: str | None = None,
+) -> Pledge:
+    """A new pledge: title and contact cleaned, the statement sanitised against the allowlist."""
+    if not SLUG.match(slug):
+        raise Invalid(messages.BAD_SLUG.format(slug=slug))
+    title = clean_text(title)
+    if not title:
+        raise Invalid(messages.TITLE_MISSING)
+    statement = sanitise(statement_html).strip()
+    if not statement:
+        raise Invalid(messages.STATEMENT_EMPTY)
+    if goal is not None and not 1 <= goal <= 10**9:
+        raise Invalid(messages.BAD_GOAL)
+    if privacy_url and not privacy_url.startswith(("https://", "http://", "/")):
+        raise Invalid(messages.BAD_PRIVACY_URL)
+    try:
+        return await store.insert_pledge(
+            slug=slug,
+            title=title,
+            statement_html=statement,
+            goal=goal,
+            privacy_url=privacy_url,
+            contact=clean_text(contact or "") or None,
+            now=utc_now(),
+        )
+    except Conflict:
+        raise Conflict(messages.PLEDGE_EXISTS.format(slug=slug)) from None

@@ -1,0 +1,70 @@
+"""What campaign staff read: totals and the per-partner split over time, and the CSV export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from widget_server import messages
+from widget_server.core.csvsafe import CSVLines
+from widget_server.core.models import EXPORT_COLUMNS
+from widget_server.errors import Invalid, NotFound
+from widget_server.services.pledges import find_pledge
+from widget_server.storage.store import Store
+
+
+async def stats(store: Store, slug: str) -> dict[str, object]:
+    """Totals, the per-partner split and signatures per day, all from the kept counts."""
+    pledge = await find_pledge(store, slug)
+    total, _ = await store.counts(pledge.id)
+    partners = await store.partners_of(pledge.id)
+    names = {p.id: p.name for p in partners}
+    totals: dict[str, int] = {}
+    direct: dict[str, int] = {}
+    by_partner: dict[str, dict[str, int]] = {}
+    last_day: dict[int, str] = {}
+    for entry in await store.day_counts(pledge.id):
+        totals[entry.day] = totals.get(entry.day, 0) + entry.count
+        direct.setdefault(entry.day, 0)
+        on_day = by_partner.setdefault(entry.day, {})
+        if entry.partner_id is None:
+            direct[entry.day] += entry.count
+        else:
+            on_day[names.get(entry.partner_id, str(entry.partner_id))] = entry.count
+            last_day[entry.partner_id] = entry.day
+    days = [{"day": day, "total": totals[day], "direct": direct[day], "partners": by_partner[day]} for day in totals]
+    partner_sum = sum(p.signature_count for p in partners)
+    return {
+        "pledge": pledge.slug,
+        "total": total,
+        "direct": total - partner_sum,
+        "goal": pledge.goal,
+        "partners": [
+            {"name": p.name, "count": p.signature_count, "revoked": p.revoked, "last_signed_on": last_day.get(p.id)}
+            for p in partners
+        ],
+        "days": days,
+    }
+
+
+async def export_csv(store: Store, slug: str, out: TextIO) -> int:
+    """Stream the pledge's signatures as spreadsheet-safe CSV; returns the number of rows."""
+    pledge = await find_pledge(store, slug)
+    lines = CSVLines()
+    out.write(lines.line(EXPORT_COLUMNS))
+    count = 0
+    async with store.export_rows(pledge.id) as rows:
+        async for row in rows:
+            out.write(lines.line(row))
+            count += 1
+    out.flush()
+    return count
+
+
+async def backup(store: Store, dest: Path) -> None:
+    """A consistent copy of the database at `dest`, a new file in an existing folder."""
+    if dest.exists():
+        raise Invalid(messages.BACKUP_EXISTS.format(dest=dest))
+    if not dest.parent.exists():
+        raise NotFound(messages.BACKUP_FOLDER_MISSING.format(folder=dest.parent))
+    await store.backup(dest)

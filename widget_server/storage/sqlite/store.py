@@ -1,0 +1,214 @@
+"""The SQLite engine of the Store: one file, WAL, every commit fsynced.
+
+Reads, and the staff actions' writes, go through one aiosqlite connection. Batches of
+signatures go through a plain sqlite3 connection on a thread of their own, the whole transaction
+in one call (queries.insert_signatures), so a batch costs one hop from the event loop: with a hop
+per statement, as an async driver makes, each hop waits for the GIL while the loop serves other
+requests. Every sqlite3 error leaves this module as one of the project's own (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import aiosqlite
+
+from widget_server import messages
+from widget_server.core.models import NewSignature, Partner, Pledge
+from widget_server.errors import ConfigError, Conflict, NotFound, Unavailable
+from widget_server.storage.sqlite import db, queries
+from widget_server.storage.store import BatchResult, DayCount, Store
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Driver errors become the project's: a unique guard → Conflict, anything else → Unavailable."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise Conflict(messages.ALREADY_STORED) from None
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from None
+        except sqlite3.Error as exc:
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from None
+
+    return call
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self._conn: aiosqlite.Connection | None = None
+        # Opened on the first batch: a CLI command that only reads never starts the thread.
+        self._write_conn: sqlite3.Connection | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise Unavailable(messages.RESTARTING)
+        return self._conn
+
+    async def open(self) -> None:
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = await db.connect(self.path)
+        except sqlite3.Error as exc:
+            raise ConfigError(messages.NOT_A_DATABASE.format(path=self.path, problem=exc)) from None
+
+    async def close(self) -> None:
+        if self._write_thread is not None:
+            self._write_thread.shutdown(wait=True)
+            self._write_thread = None
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def migrate(self) -> int:
+        return db.migrate(self.path)
+
+    @_translated
+    async def ping(self) -> None:
+        await queries.ping(self.conn)
+
+    async def backup(self, dest: Path) -> None:
+        # Its own connections, so a store that was never opened can be backed up too.
+        if not self.path.exists():
+            raise NotFound(messages.NOTHING_TO_BACK_UP.format(path=self.path))
+        try:
+            await asyncio.to_thread(db.backup, self.path, dest)
+        except sqlite3.Error as exc:
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from None
+
+    @_translated
+    async def pledge_by_slug(self, slug: str) -> Pledge | None:
+        return await queries.pledge_by_slug(self.conn, slug)
+
+    @_translated
+    async def insert_pledge(
+        self,
+        *,
+        slug: str,
+        title: str,
+        statement_html: str,
+        goal: int | None,
+        privacy_url: str | None,
+        contact: str | None,
+        now: str,
+    ) -> Pledge:
+        return await queries.insert_pledge(
+            self.conn,
+            slug=slug,
+            title=title,
+            statement_html=statement_html,
+            goal=goal,
+            privacy_url=privacy_url,
+            contact=contact,
+            now=now,
+        )
+
+    @_translated
+    async def partner_by_id(self, partner_id: int) -> Partner | None:
+        return await queries.partner_by_id(self.conn, partner_id)
+
+    @_translated
+    async def partner_by_name(self, pledge_id: int, name: str) -> Partner | None:
+        return await queries.partner_by_name(self.conn, pledge_id, name)
+
+    @_translated
+    async def partners_of(self, pledge_id: int) -> list[Partner]:
+        return await queries.partners_of(self.conn, pledge_id)
+
+    @_translated
+    async def insert_partner(self, *, pledge_id: int, name: str, origins: Sequence[str], now: str) -> Partner:
+        return await queries.insert_partner(self.conn, pledge_id=pledge_id, name=name, origins=origins, now=now)
+
+    @_translated
+    async def rotate_partner(self, partner_id: int) -> Partner:
+        return await queries.rotate_partner(self.conn, partner_id)
+
+    @_translated
+    async def revoke_partner(self, partner_id: int, now: str) -> None:
+        await queries.revoke_partner(self.conn, partner_id, now)
+
+    @_translated
+    async def set_partner_origins(self, partner_id: int, origins: Sequence[str]) -> Partner:
+        return await queries.set_partner_origins(self.conn, partner_id, origins)
+
+    async def write_signatures(self, batch: Sequence[NewSignature]) -> BatchResult:
+        if self._write_conn is None:
+            self._write_conn = db.connect_sync(self.path)
+            self._write_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signature-writer")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._write_thread, queries.insert_signatures, self._write_conn, batch)
+        except sqlite3.Error as exc:
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from exc
+
+    @_translated
+    async def counts(self, pledge_id: int) -> tuple[int, dict[int, int]]:
+        return await queries.counts(self.conn, pledge_id)
+
+    @_translated
+    async def day_counts(self, pledge_id: int) -> list[DayCount]:
+        return await queries.day_counts(self.conn, pledge_id)
+
+    @contextlib.asynccontextmanager
+    async def export_rows(self, pledge_id: int) -> AsyncIterator[AsyncIterator[tuple[object, ...]]]:
+        rows = queries.export_rows(self.conn, pledge_id)
+        try:
+            yield _translated_rows(rows)
+        finally:
+            await rows.aclose()
+
+    @_translated
+    async def signatures_of(self, email: str) -> list[dict[str, object]]:
+        return await queries.signatures_of(self.conn, email)
+
+    @_translated
+    async def erase_signatures(self, email: str) -> int:
+        return await queries.erase_signatures(self.conn, email)
+
+    @_translated
+    async def integrity(self) -> list[str]:
+        return await queries.integrity(self.conn)
+
+    @_translated
+    async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
+        return await queries.organisations(self.conn, pledge_id, status)
+
+    @_translated
+    async def approved_organisation_names(self, pledge_id: int) -> list[str]:
+        return await queries.approved_organisation_names(self.conn, pledge_id)
+
+    @_translated
+    async def set_organisation_status(self, pledge_id: int, name: str, status: str, now: str) -> bool:
+        return await queries.set_organisation_status(self.conn, pledge_id, name, status, now)
+
+
+async def _translated_rows(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+    try:
+        async for row in rows:
+            yield row
+    except sqlite3.Error as exc:
+        raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from None
