@@ -1,27 +1,28 @@
-"""A Store for each engine: the contract tests run once per parameter, so a second engine joins by
-adding one entry to ENGINES and one branch to `store_url`."""
+"""A Store for each engine (tests/engines.py): the contract tests run once per engine."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from tests.engines import ENGINES, fresh_postgres
 from widget_server.storage.store import Store, open_store
 
 T = TypeVar("T")
 
-ENGINES = ["sqlite"]
-
 
 @pytest.fixture(params=ENGINES)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of the engine under test."""
-    assert request.param == "sqlite"
-    return f"sqlite:///{tmp_path / 'widget.sqlite3'}"
+    if request.param == "postgres":
+        with fresh_postgres() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'widget.sqlite3'}"
 
 
 @pytest.fixture

@@ -227,22 +227,30 @@ def test_export_streams_in_signing_order_and_can_stop_early(with_store: Run) -> 
     assert first == everything[0]
 
 
-def test_a_backup_holds_everything_and_needs_no_open_store(with_store: Run, tmp_path: Path) -> None:
-    from widget_server.storage.store import store_for
-
-    async def go(store: Store) -> None:
-        pledge = await a_pledge(store)
-        await store.write_signatures([signature(pledge, "ana@example.org")])
-        await store_for(store.location).backup(tmp_path / "copy.sqlite3")
-
-    with_store(go)
-
-    async def read_copy() -> tuple[int, dict[int, int]]:
-        async with open_store(tmp_path / "copy.sqlite3") as copy:
-            pledge = await copy.pledge_by_slug("data-firewall")
-            assert pledge is not None
-            return await copy.counts(pledge.id)
-
+def test_a_backup_holds_everything_and_needs_no_open_store(store_url: str, tmp_path: Path) -> None:
     import asyncio
 
-    assert asyncio.run(read_copy()) == (1, {})
+    from tests.engines import restore_postgres
+    from widget_server.storage.store import store_for
+
+    async def fill() -> None:
+        async with open_store(store_url) as store:
+            pledge = await a_pledge(store)
+            await store.write_signatures([signature(pledge, "ana@example.org")])
+
+    asyncio.run(fill())
+    copy = tmp_path / "copy.backup"
+    asyncio.run(store_for(store_url).backup(copy))  # a store that was never opened
+    assert copy.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
+
+    async def read(url: str) -> tuple[int, dict[int, int]]:
+        async with open_store(url) as restored:
+            pledge = await restored.pledge_by_slug("data-firewall")
+            assert pledge is not None
+            return await restored.counts(pledge.id)
+
+    if store_url.startswith("postgresql://"):
+        with restore_postgres(copy) as url:
+            assert asyncio.run(read(url)) == (1, {})
+    else:
+        assert asyncio.run(read(f"sqlite:///{copy}")) == (1, {})

@@ -7,8 +7,8 @@ a unique guard that said no, `Unavailable` for a database that cannot be reached
 `ConfigError` for a file that is not a widget database. Everything above it (the writer, the
 catalog, the use cases, the CLI, the demo, the tests) takes a Store and never a connection or path.
 
-`open_store(url)` picks the engine from the URL: a path or `sqlite:///path` (the default). A
-second engine joins by implementing this class and adding its scheme there.
+`open_store(url)` picks the engine from the URL: a path or `sqlite:///path` (SQLite, the default),
+or `postgresql://user:password@host:port/database` (storage/postgres/).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from widget_server import messages
 from widget_server.core.models import NewSignature, Partner, Pledge
 from widget_server.errors import ConfigError
 
@@ -176,16 +177,20 @@ class Store(abc.ABC):
 
 
 def store_for(url: str | Path) -> Store:
-    """The engine for `url` (a path or `sqlite:///path`), not yet opened."""
+    """The engine for `url` (a path, `sqlite:///path` or `postgresql://…`), not yet opened."""
     text = str(url)
     if not text.strip():
-        raise ConfigError("The database location is empty: give a file path or sqlite:///path.")
+        raise ConfigError(messages.EMPTY_DATABASE)
+    if text.startswith(("postgresql://", "postgres://")):
+        from widget_server.storage.postgres.store import PostgresStore
+
+        return PostgresStore(text)
     if text.startswith("sqlite:///"):
         # As SQLAlchemy reads it: sqlite:///widget.db is relative, sqlite:////srv/widget.db absolute.
         text = text[len("sqlite:///") :]
     elif "://" in text:
         scheme = text.split("://", 1)[0]
-        raise ConfigError(f"This server stores into SQLite (a path or sqlite:///path), not {scheme}://.")
+        raise ConfigError(messages.UNKNOWN_DATABASE.format(scheme=scheme))
     from widget_server.storage.sqlite.store import SQLiteStore
 
     return SQLiteStore(Path(text))

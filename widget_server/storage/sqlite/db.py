@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -52,8 +53,7 @@ def _statements(script: str) -> list[str]:
 def migrate(path: Path) -> int:
     """Create or upgrade the schema; safe to run twice, and by two processes at once."""
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -125,11 +125,28 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
         raise
 
 
+def create_private(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only, if it is not there.
+
+    Signatures are personal data: the file is 0600 in a new folder of 0700. SQLite gives the WAL
+    and shared-memory files the database file's permissions.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(messages.CANNOT_OPEN.format(path=path, problem=exc.strerror)) from None
+
+
 def backup(source: Path, dest: Path) -> None:
     """A consistent copy with SQLite's online backup API, safe while the server writes."""
     src = sqlite3.connect(source)
     try:
         src.execute("PRAGMA busy_timeout = 10000")
+        create_private(dest)
         dst = sqlite3.connect(dest)
         try:
             # pages=-1 copies everything in one step, inside one read snapshot.

@@ -66,8 +66,7 @@ class SQLiteStore(Store):
         return self._conn
 
     async def open(self) -> None:
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db.create_private(self.path)
         try:
             self._conn = await db.connect(self.path)
         except sqlite3.Error as exc:

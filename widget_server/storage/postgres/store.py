@@ -1,0 +1,307 @@
+"""The PostgreSQL engine of the Store: for several server processes on one or more hosts.
+
+A pool of asyncpg connections serves every read and write; each write is one transaction. Batches
+of signatures from the group-commit writer are one `INSERT … SELECT FROM unnest(…)` plus the kept
+counts, in one transaction, so a batch costs a handful of round trips whatever its size.
+Migrations run under an advisory lock, so processes starting together apply each one once.
+Every driver error leaves this module as one of the project's own (errors.py); a database that
+went away answers Unavailable and the pool reconnects by itself when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from widget_server import messages
+from widget_server.core.models import NewSignature, Partner, Pledge
+from widget_server.errors import ConfigError, Conflict, Unavailable
+from widget_server.storage.postgres import queries
+from widget_server.storage.store import BatchResult, DayCount, Store
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Any fixed number, the same in every process: the lock that makes migrations run once.
+MIGRATION_LOCK = 0x77696467  # "widg"
+# Two committers that touched the same rows in another order (should not happen: rows are taken in
+# one order) or a serialisation failure: the whole transaction is tried again.
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+CONNECTION_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    # The driver's text can hold the host and user; people are told only what kind of problem it is.
+    return Unavailable(messages.DATABASE_PROBLEM.format(problem=type(exc).__name__))
+
+
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Driver errors become the project's: a unique guard → Conflict, anything else → Unavailable."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(messages.ALREADY_STORED) from None
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            log.warning("database call %s failed: %s", method.__name__, type(exc).__name__)
+            raise _unavailable(exc) from None
+
+    return call
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL) for every file in migrations/, in order."""
+    found = []
+    for entry in resources.files("widget_server.storage.postgres.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.location = redacted(url)
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise Unavailable(messages.RESTARTING)
+        return self._pool
+
+    async def open(self) -> None:
+        try:
+            # min_size=0: a process starts even while the database is briefly away, and the pool
+            # connects again by itself once it is back.
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=0, max_size=self._pool_size, command_timeout=30, timeout=10
+            )
+            async with self._pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
+            await self.close()
+            raise ConfigError(messages.CANNOT_OPEN.format(path=self.location, problem=exc)) from None
+        except (asyncpg.PostgresError, *CONNECTION_LOST, ValueError) as exc:
+            await self.close()
+            raise ConfigError(messages.CANNOT_OPEN.format(path=self.location, problem=type(exc).__name__)) from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def migrate(self) -> int:
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+                try:
+                    await conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations"
+                        " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                    )
+                    done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+                    for version, script in migrations():
+                        if version in done:
+                            continue
+                        async with conn.transaction():
+                            await conn.execute(script)
+                            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                        log.info("applied migration %04d", version)
+                    return int(await conn.fetchval("SELECT max(version) FROM schema_migrations") or 0)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        except asyncpg.PostgresError as exc:
+            raise ConfigError(messages.NOT_A_DATABASE.format(path=self.location, problem=exc)) from None
+        except CONNECTION_LOST as exc:
+            raise _unavailable(exc) from None
+
+    @_translated
+    async def ping(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def backup(self, dest: Path) -> None:
+        """`pg_dump` in its custom format (restore with `pg_restore`); no open pool needed."""
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            raise ConfigError(messages.NO_PG_DUMP)
+        process = await asyncio.create_subprocess_exec(
+            pg_dump, "--format=custom", "--no-owner", f"--file={dest}", self.url,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await process.communicate()
+        if process.returncode != 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+            problem = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["pg_dump failed"]
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=problem[0].replace(self.url, self.location)))
+        os.chmod(dest, 0o600)
+
+    async def _run(self, action: Callable[[asyncpg.Connection], Awaitable[T]], attempts: int = 3) -> T:
+        """`action` in one transaction, tried again when the database asks for it (deadlock, serialisation)."""
+        for attempt in range(attempts):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await action(conn)
+            except RETRYABLE:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @_translated
+    async def pledge_by_slug(self, slug: str) -> Pledge | None:
+        async with self.pool.acquire() as conn:
+            return await queries.pledge_by_slug(conn, slug)
+
+    @_translated
+    async def insert_pledge(
+        self,
+        *,
+        slug: str,
+        title: str,
+        statement_html: str,
+        goal: int | None,
+        privacy_url: str | None,
+        contact: str | None,
+        now: str,
+    ) -> Pledge:
+        async with self.pool.acquire() as conn:
+            return await queries.insert_pledge(
+                conn,
+                slug=slug,
+                title=title,
+                statement_html=statement_html,
+                goal=goal,
+                privacy_url=privacy_url,
+                contact=contact,
+                now=now,
+            )
+
+    @_translated
+    async def partner_by_id(self, partner_id: int) -> Partner | None:
+        async with self.pool.acquire() as conn:
+            return await queries.partner_by_id(conn, partner_id)
+
+    @_translated
+    async def partner_by_name(self, pledge_id: int, name: str) -> Partner | None:
+        async with self.pool.acquire() as conn:
+            return await queries.partner_by_name(conn, pledge_id, name)
+
+    @_translated
+    async def partners_of(self, pledge_id: int) -> list[Partner]:
+        async with self.pool.acquire() as conn:
+            return await queries.partners_of(conn, pledge_id)
+
+    @_translated
+    async def insert_partner(self, *, pledge_id: int, name: str, origins: Sequence[str], now: str) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await queries.insert_partner(conn, pledge_id=pledge_id, name=name, origins=origins, now=now)
+
+    @_translated
+    async def rotate_partner(self, partner_id: int) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await queries.rotate_partner(conn, partner_id)
+
+    @_translated
+    async def revoke_partner(self, partner_id: int, now: str) -> None:
+        async with self.pool.acquire() as conn:
+            await queries.revoke_partner(conn, partner_id, now)
+
+    @_translated
+    async def set_partner_origins(self, partner_id: int, origins: Sequence[str]) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await queries.set_partner_origins(conn, partner_id, origins)
+
+    @_translated
+    async def write_signatures(self, batch: Sequence[NewSignature]) -> BatchResult:
+        return await self._run(lambda conn: queries.insert_signatures(conn, batch))
+
+    @_translated
+    async def counts(self, pledge_id: int) -> tuple[int, dict[int, int]]:
+        async with self.pool.acquire() as conn:
+            return await queries.counts(conn, pledge_id)
+
+    @_translated
+    async def day_counts(self, pledge_id: int) -> list[DayCount]:
+        async with self.pool.acquire() as conn:
+            return await queries.day_counts(conn, pledge_id)
+
+    @contextlib.asynccontextmanager
+    async def export_rows(self, pledge_id: int) -> AsyncIterator[AsyncIterator[tuple[object, ...]]]:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                yield _translated_rows(queries.export_rows(conn, pledge_id))
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise _unavailable(exc) from None
+
+    @_translated
+    async def signatures_of(self, email: str) -> list[dict[str, object]]:
+        async with self.pool.acquire() as conn:
+            return await queries.signatures_of(conn, email)
+
+    @_translated
+    async def erase_signatures(self, email: str) -> int:
+        # Dead row versions are removed by (auto)vacuum; see docs/deploy.md for what erasure means on disk.
+        return await self._run(lambda conn: queries.erase_signatures(conn, email))
+
+    @_translated
+    async def integrity(self) -> list[str]:
+        async with self.pool.acquire() as conn:
+            return await queries.integrity(conn)
+
+    @_translated
+    async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
+        async with self.pool.acquire() as conn:
+            return await queries.organisations(conn, pledge_id, status)
+
+    @_translated
+    async def approved_organisation_names(self, pledge_id: int) -> list[str]:
+        async with self.pool.acquire() as conn:
+            return await queries.approved_organisation_names(conn, pledge_id)
+
+    @_translated
+    async def set_organisation_status(self, pledge_id: int, name: str, status: str, now: str) -> bool:
+        async with self.pool.acquire() as conn:
+            return await queries.set_organisation_status(conn, pledge_id, name, status, now)
+
+
+async def _translated_rows(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+    try:
+        async for row in rows:
+            yield row
+    except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+        raise _unavailable(exc) from None
