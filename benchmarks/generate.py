@@ -22,6 +22,7 @@ from widget_server.errors import WidgetError
 from widget_server.services import pledges
 from widget_server.services.partners import add_partner
 from widget_server.settings import Settings
+from widget_server.storage.sqlite.queries import REBUILD_KEPT_COUNTS
 from widget_server.storage.store import open_store
 
 from .harness import SLUG, STATEMENT
@@ -109,6 +110,9 @@ def generate(
             " FROM signatures WHERE pledge_id = ? GROUP BY 1, 2, 3",
             (pledge_id,),
         )
+        # The staff dashboard's kept counts (per hour, minute, occupation, source, partner).
+        for sql in REBUILD_KEPT_COUNTS:
+            conn.execute(sql, {"p": pledge_id})
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         total = conn.execute("SELECT signature_count FROM pledges WHERE id = ?", (pledge_id,)).fetchone()[0]

@@ -2,6 +2,7 @@
 
 Servers run in their own processes and wrk in another, all over 127.0.0.1, so the figures
 include the real HTTP stack and nothing runs in the process being measured but the server.
+The servers are started by the harness the tests use too (tests/server_harness.py).
 """
 
 from __future__ import annotations
@@ -14,15 +15,10 @@ import platform
 import re
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -30,9 +26,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# ROOT and Server are this module's too: the benchmarks and the crash tests import them from here.
+from tests.server_harness import ROOT as ROOT
+from tests.server_harness import Server as Server
+from tests.server_harness import ServerError
+
 LUA_DIR = Path(__file__).resolve().parent / "lua"
-HOST = "127.0.0.1"
 PARTNER_ORIGIN = "https://partner.example"
 SLUG = "bench-pledge"
 STATEMENT = (
@@ -56,105 +55,21 @@ def keep_logs(work_dir: Path) -> Path:
     return kept
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def fetch(
-    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, response headers, body) of one GET, or POST when `data` is given; no redirects."""
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.getheaders(), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, list(exc.headers.items()), exc.read()
-
-
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    status, _, body = fetch(url, headers=headers, timeout=timeout)
-    return status, body
-
-
-@dataclass
-class Server:
-    """A server process on 127.0.0.1:port whose output goes to a log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def rss_kib(self) -> dict[str, int]:
-        """VmRSS and VmHWM (peak) of the server process, in KiB, from /proc."""
-        found = {}
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    found[key] = int(value.split()[0])
-        return found
-
-    def log_errors(self) -> list[str]:
-        """Lines of its log that report an error or a lock, or are not our JSON at all."""
-        return [
-            line for line in self.log_path.read_text(errors="replace").splitlines()
-            if '"level": "error"' in line or '"level": "critical"' in line or "database is locked" in line
-            or not line.startswith("{")
-        ]
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM (the graceful stop), then SIGKILL if it does not end in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return int(self.process.returncode)
-
-
 def start_server(
     name: str, args: Sequence[str], env: dict[str, str], log_dir: Path, port: int | None = None,
     ready_path: str = "/healthz", timeout: float = 30.0, cwd: Path = ROOT,
 ) -> Server:
-    """Start `python args…` in `cwd` with --port, and wait until `ready_path` answers 200."""
-    port = port or free_port()
-    log_path = log_dir / f"{name}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, *args, "--host", HOST, "--port", str(port)],
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    """Start `python args…` in `cwd` with --port, and wait until `ready_path` answers 200.
+
+    The one real-server harness (tests/server_harness.py) does it; `env` is added to this
+    process's environment, and a server that does not start is a BenchmarkError.
+    """
+    try:
+        return Server.launch(
+            name, args, {**os.environ, **env}, log_dir, port=port, ready=[ready_path], timeout=timeout, cwd=cwd
         )
-    server = Server(name, process, port, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchmarkError(f"{name} exited with {process.returncode} at start; see {log_path}")
-        with contextlib.suppress(OSError):
-            if http_get(server.url + ready_path, timeout=1.0)[0] == 200:
-                return server
-        time.sleep(0.05)
-    server.stop(5)
-    raise BenchmarkError(f"{name} did not answer within {timeout:.0f} s; see {log_path}")
+    except ServerError as exc:
+        raise BenchmarkError(str(exc)) from exc
 
 
 @dataclass
@@ -314,27 +229,28 @@ class Pledge:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def prepare_pledge(work_dir: Path, database: Path | None = None) -> Pledge:
-    """Create (or reuse) the benchmark pledge and its partner through the real admin code."""
-    from widget_server.services import admin
+def prepare_pledge(work_dir: Path, database: Path | str | None = None) -> Pledge:
+    """Create (or reuse) the benchmark pledge and its partner through the real services; `database` is
+    a SQLite path or a postgresql:// URL."""
+    from widget_server.services import partners, pledges
     from widget_server.settings import Settings
-    from widget_server.storage.sqlite import queries
+    from widget_server.storage.store import open_store
 
     secret = secrets.token_urlsafe(32)
     database = database or work_dir / "bench.sqlite3"
-    settings = Settings.from_env(environ={}, data_dir=work_dir, db_path=database, secret_key=secret)
+    settings = Settings.from_env(environ={}, data_dir=work_dir, db_path=str(database), secret_key=secret)
 
     async def go() -> str:
-        async with admin.open_db(settings) as conn:
-            pledge = await queries.pledge_by_slug(conn, SLUG)
+        async with open_store(database) as store:
+            pledge = await store.pledge_by_slug(SLUG)
             if pledge is None:
-                pledge = await admin.add_pledge(
-                    conn, slug=SLUG, title="Keep public services safe to use", statement_html=STATEMENT, goal=10_000
+                pledge = await pledges.add_pledge(
+                    store, slug=SLUG, title="Keep public services safe to use", statement_html=STATEMENT, goal=10_000
                 )
-            partner = await queries.partner_by_name(conn, pledge.id, "Bench Partner")
+            partner = await store.partner_by_name(pledge.id, "Bench Partner")
             if partner is None:
-                return (await admin.add_partner(conn, settings, SLUG, "Bench Partner", [PARTNER_ORIGIN])).token
-            return admin.credentials(settings, pledge, partner).token
+                return (await partners.add_partner(store, settings, SLUG, "Bench Partner", [PARTNER_ORIGIN])).token
+            return partners.credentials(settings, pledge, partner).token
 
     token = asyncio.run(go())
     env = {
@@ -348,18 +264,17 @@ def prepare_pledge(work_dir: Path, database: Path | None = None) -> Pledge:
     return Pledge(database, secret, SLUG, token, env)
 
 
-def integrity(database: Path) -> tuple[int, list[str]]:
+def integrity(database: Path | str) -> tuple[int, list[str]]:
     """(rows, problems): the stored signatures, and where kept counts disagree with them."""
-    from widget_server.storage.sqlite import db, queries
+    from widget_server.storage.store import open_store
 
     async def go() -> tuple[int, list[str]]:
-        conn = await db.connect(database)
-        try:
-            async with conn.execute("SELECT COUNT(*) FROM signatures") as cursor:
-                row = await cursor.fetchone()
-            return int(row[0]) if row else 0, await queries.integrity(conn)
-        finally:
-            await conn.close()
+        async with open_store(database) as store:
+            rows = 0
+            async with store.read_table("signatures") as chunks:
+                async for chunk in chunks:
+                    rows += len(chunk)
+            return rows, await store.integrity()
 
     return asyncio.run(go())
 

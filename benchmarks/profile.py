@@ -20,7 +20,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .harness import PARTNER_ORIGIN, ROOT, BenchmarkError, http_get, prepare_pledge, run_wrk, start_server
+from tests.server_harness import http_get
+
+from .harness import PARTNER_ORIGIN, ROOT, BenchmarkError, prepare_pledge, run_wrk, start_server
 from .run import SCENARIOS
 
 

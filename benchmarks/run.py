@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.server_harness import fetch
+
 from . import scale
 from .harness import (
     PARTNER_ORIGIN,
@@ -34,7 +36,6 @@ from .harness import (
     Pledge,
     Server,
     WrkResult,
-    fetch,
     integrity,
     keep_logs,
     machine,

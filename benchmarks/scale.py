@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.server_harness import http_get
+
 from .generate import generate
 from .harness import (
     PARTNER_ORIGIN,
@@ -33,7 +35,6 @@ from .harness import (
     BenchmarkError,
     Pledge,
     Server,
-    http_get,
     keep_logs,
     machine,
     prepare_pledge,

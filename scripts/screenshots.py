@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Browser, Frame, Page, sync_playwright
+from playwright.sync_api import Browser, Frame, Page, ViewportSize, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script from anywhere: the harness is shared with the browser tests.
+# Run as a script from anywhere: the harnesses are the ones the tests (and benchmarks) use.
 sys.path.insert(0, str(ROOT))
 
 from tests.browser_harness import (  # noqa: E402
@@ -33,8 +33,8 @@ from widget_server import demo  # noqa: E402
 from widget_server.settings import Settings  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 FORM = ".pledge-widget:not([data-kind]) iframe"
 COUNTER = ".pledge-widget[data-kind=counter] iframe"
 
@@ -68,7 +68,7 @@ PARTNER_PAGE = """<!doctype html>
 """
 
 
-def full_page_shot(page: Page, viewport: dict[str, int], path: Path) -> None:
+def full_page_shot(page: Page, viewport: ViewportSize, path: Path) -> None:
     """The whole page. The viewport grows to the page first: Chromium paints cross-origin
     frames only where they are on screen."""
     page.set_viewport_size(viewport)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         server = WidgetServer.start(Path(tmp), WIDGET_MIN_FILL_SECONDS="0")
         try:
             settings = Settings.from_env(
-                environ={}, db_path=server.db, secret_key=server.env["WIDGET_SECRET_KEY"], public_url=server.url
+                environ={}, db_path=str(server.db), secret_key=server.env["WIDGET_SECRET_KEY"], public_url=server.url
             )
             creds = asyncio.run(demo.prepare(settings, site.url))
             site.pages["/"] = PARTNER_PAGE.format(

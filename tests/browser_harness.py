@@ -2,7 +2,7 @@
 a subprocess (tests/server_harness.py), partner sites on other origins, and Debian's Chromium
 through Playwright.
 
-Nothing here waits by the clock: the server is ready when it says so on stderr, and the partner
+Nothing here waits a fixed time: the server is ready when it answers over HTTP, and the partner
 sites are served from sockets that are listening before their URLs are handed out.
 """
 

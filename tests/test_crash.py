@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -21,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import httpx2
 import pytest
 
 from benchmarks.harness import PARTNER_ORIGIN, Pledge, Server, integrity, prepare_pledge, start_server
+from tests.conftest import Signer
 
 pytestmark = pytest.mark.slow
 
@@ -60,12 +61,8 @@ def serving(pledge: Pledge, log_dir: Path) -> Iterator[Server]:
 
 
 def form_token(server: Server, pledge: Pledge) -> str:
-    params = {"token": pledge.partner_token, "parent": PARTNER_ORIGIN}
-    page = httpx.get(f"{server.url}/embed/{pledge.slug}", params=params)
-    assert page.status_code == 200, page.text
-    match = re.search(r'name="form_token" value="([^"]+)"', page.text)
-    assert match, "the embed page has no form token"
-    return match.group(1)
+    with httpx2.Client(base_url=server.url) as client:
+        return Signer(client, slug=pledge.slug, token=pledge.partner_token, parent=PARTNER_ORIGIN).form()
 
 
 async def sign_until(

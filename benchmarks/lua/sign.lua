@@ -13,9 +13,11 @@ function init(args)
   accept = args[3]
   prefix = args[4]
   counter = 0
+  -- As a browser posts the form: it takes compressed answers.
   headers = {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Accept"] = accept,
+    ["Accept-Encoding"] = "gzip, deflate, br, zstd",
   }
 end
 
