@@ -254,3 +254,24 @@ def test_a_backup_holds_everything_and_needs_no_open_store(store_url: str, tmp_p
             assert asyncio.run(read(url)) == (1, {})
     else:
         assert asyncio.run(read(f"sqlite:///{copy}")) == (1, {})
+
+
+def test_concurrent_writes_through_one_store_each_stand_alone(with_store: Run) -> None:
+    """Staff actions arrive together (two erasures, a revocation): none fails or joins another's transaction."""
+    import asyncio
+
+    async def go(store: Store) -> tuple[Any, ...]:
+        pledge = await a_pledge(store)
+        partner = await a_partner(store, pledge)
+        await store.write_signatures([signature(pledge, f"p{i}@example.org", partner) for i in range(6)])
+        erased = await asyncio.gather(
+            store.erase_signatures("p0@example.org"),
+            store.erase_signatures("p1@example.org"),
+            store.revoke_partner(partner.id, NOW),
+            store.erase_signatures("p2@example.org"),
+        )
+        return erased, await store.counts(pledge.id), await store.partner_by_id(partner.id), await store.integrity()
+
+    erased, counts, partner, problems = with_store(go)
+    assert erased == [1, 1, None, 1]
+    assert counts == (3, {1: 3}) and partner.revoked and problems == []

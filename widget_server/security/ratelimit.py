@@ -1,7 +1,9 @@
 """Rate limits per client and per partner, keyed without ever keeping an IP address.
 
-A client key is an HMAC of its IP under a random secret that lives only in memory and is
-replaced every day: a plain hash of an IPv4 address could be reversed by trying all 2**32.
+A client key is an HMAC of its IP under a key that lives only in memory and changes every UTC
+day: a plain hash of an IPv4 address could be reversed by trying all 2**32. The day's key is
+derived from the service's secret key, so every server process, on every host, keys a client
+the same way (their limits add up to one budget) without any process having to share state.
 An IPv6 client is keyed by its /64 network: one home connection or phone is given a whole /64
 and can pick a fresh address in it for every request.
 """
@@ -46,16 +48,30 @@ def client_network(host: str) -> str:
     return str(address)
 
 
+def divided(rate: tuple[int, float] | None, processes: int) -> tuple[int, float] | None:
+    """One process's share of a rate limit that `processes` processes enforce between them."""
+    if rate is None or processes <= 1:
+        return rate
+    limit, period = rate
+    return max(1, limit // processes), period
+
+
 class ClientKeys:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    """Keyed hashes of client networks under a key of the day, derived from `secret`."""
+
+    def __init__(self, clock: Callable[[], float], secret: str | bytes | None = None) -> None:
         self._clock = clock
-        self._secret = secrets.token_bytes(32)
-        self._born = clock()
+        # Without a secret (tests of the limiter alone) the key is random to this process.
+        self._secret = secret.encode() if isinstance(secret, str) else secret or secrets.token_bytes(32)
+        self._day = -1
+        self._key = b""
 
     def key(self, ip: str) -> str:
-        if self._clock() - self._born > KEY_LIFETIME:
-            self._secret, self._born = secrets.token_bytes(32), self._clock()
-        return hmac.new(self._secret, client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
+        day = int(self._clock() // KEY_LIFETIME)
+        if day != self._day:
+            self._day = day
+            self._key = hmac.new(self._secret, b"client-keys:%d" % day, hashlib.sha256).digest()
+        return hmac.new(self._key, client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class RateLimiter:

@@ -43,6 +43,165 @@ class DayCount:
     count: int
 
 
+# The staff area's records -------------------------------------------------------------------
+
+#: In the kept counts' filters, partner_id 0 stands for "signed directly" (no partner).
+DIRECT = 0
+
+
+def occupation_key(occupation: str) -> str:
+    """How an occupation is kept and grouped: "Nurse ", "nurse" and "NURSE" are one.
+
+    Spaces trimmed and ASCII letters lower-cased, exactly SQL's `lower(trim(x))` in SQLite
+    (whose lower() leaves other letters alone), so the migration and the integrity check compute
+    the same key in SQL; an engine whose lower() folds every letter must fold only A–Z here.
+    """
+    return occupation.strip(" ").translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True)
+class HourCount:
+    """Signatures kept for one pledge, UTC hour ('2026-11-30T10') and partner (None: direct)."""
+
+    hour: str
+    partner_id: int | None
+    count: int
+
+
+@dataclass(frozen=True)
+class MinuteCount:
+    """Signatures kept for one pledge and UTC minute ('2026-11-30T10:07')."""
+
+    minute: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PartnerTotals:
+    """What the dashboard shows per partner (None: signed directly) beyond the count itself."""
+
+    partner_id: int | None
+    signatures: int
+    opt_in_updates: int
+    opt_in_partner: int
+    first_at: str
+    last_at: str
+
+
+@dataclass(frozen=True)
+class OccupationCount:
+    occupation: str  # occupation_key(...); "" for signers who gave none
+    count: int
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """Signatures per partner (None: direct) and the partner page's source / utm_* tags."""
+
+    partner_id: int | None
+    tags: tuple[str, ...]  # in models.ATTRIBUTION_PARAMS order
+    count: int
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    id: int
+    email: str
+    role: str  # 'owner', 'campaigner' or 'viewer'
+    password_hash: str
+    session_epoch: int  # moves on a password change: sessions of an older epoch are over
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str  # a staff email, or "cli:" and the operating-system user
+    action: str
+    pledge: str
+    subject: str
+    detail: str
+
+
+BURST_KINDS = ("client", "domain", "partner")
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One UTC hour's signatures of a pledge from one client mark, email domain or partner."""
+
+    hour: str  # '2026-11-30T10'
+    kind: str  # one of BURST_KINDS
+    value: str  # the client mark, the domain, or the partner id as text ("0": direct)
+    count: int
+
+
+@dataclass(frozen=True)
+class SignatureMatch:
+    """Which signatures a burst stands for: a pledge, an hour, and one kind's value."""
+
+    pledge_id: int
+    hour: str
+    kind: str
+    value: str
+
+
+# Every table, in an order that keeps foreign keys satisfied, with each column's portable kind:
+# what `read_table` yields and `write_rows` takes, whatever the engine stores ("int", "text",
+# "bool", "time" as 2026-11-30T10:00:00Z, "day" as 2026-11-30, "list" of text). Moving a campaign
+# between engines (services/moving.py) copies exactly these.
+# fmt: off
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "pledges": (
+        ("id", "int"), ("slug", "text"), ("title", "text"), ("statement_html", "text"), ("goal", "int"),
+        ("privacy_url", "text"), ("contact", "text"), ("signature_count", "int"), ("created_at", "time"),
+        ("closed_at", "time"), ("optional_fields", "text"),
+    ),
+    "partners": (
+        ("id", "int"), ("pledge_id", "int"), ("name", "text"), ("origins", "list"), ("token_version", "int"),
+        ("revoked_at", "time"), ("signature_count", "int"), ("created_at", "time"),
+    ),
+    "signatures": (
+        ("id", "int"), ("pledge_id", "int"), ("partner_id", "int"), ("email", "text"), ("name", "text"),
+        ("occupation", "text"), ("organisation", "text"), ("opt_in_updates", "bool"), ("opt_in_partner", "bool"),
+        ("origin", "text"), ("source", "text"), ("utm_source", "text"), ("utm_medium", "text"),
+        ("utm_campaign", "text"), ("utm_term", "text"), ("utm_content", "text"), ("created_at", "time"),
+        ("client_mark", "text"),
+    ),
+    "signature_days": (("pledge_id", "int"), ("partner_id", "int"), ("day", "day"), ("count", "int")),
+    "organisations": (
+        ("pledge_id", "int"), ("name_key", "text"), ("name", "text"), ("signatures", "int"), ("status", "text"),
+        ("first_signed_at", "time"), ("reviewed_at", "time"),
+    ),
+    # The staff area's kept counts (each one's primary key first), accounts and audit log.
+    "signature_hours": (("pledge_id", "int"), ("hour", "text"), ("partner_id", "int"), ("count", "int")),
+    "signature_minutes": (("pledge_id", "int"), ("minute", "text"), ("count", "int")),
+    "partner_totals": (
+        ("pledge_id", "int"), ("partner_id", "int"), ("signatures", "int"), ("opt_in_updates", "int"),
+        ("opt_in_partner", "int"), ("first_at", "time"), ("last_at", "time"),
+    ),
+    "signature_occupations": (("pledge_id", "int"), ("partner_id", "int"), ("occupation", "text"), ("count", "int")),
+    "signature_sources": (
+        ("pledge_id", "int"), ("partner_id", "int"), ("source", "text"), ("utm_source", "text"),
+        ("utm_medium", "text"), ("utm_campaign", "text"), ("utm_term", "text"), ("utm_content", "text"),
+        ("count", "int"),
+    ),
+    "staff_users": (
+        ("id", "int"), ("email", "text"), ("role", "text"), ("password_hash", "text"), ("session_epoch", "int"),
+        ("created_at", "time"),
+    ),
+    "audit_log": (
+        ("id", "int"), ("at", "time"), ("actor", "text"), ("action", "text"), ("pledge", "text"),
+        ("subject", "text"), ("detail", "text"),
+    ),
+}
+# fmt: on
+
+
 class Store(abc.ABC):
     """One database, whatever the engine. Every method is one transaction (or one read)."""
 
@@ -164,6 +323,26 @@ class Store(abc.ABC):
 
     # Organisations ----------------------------------------------------------------------------
 
+    # Moving a campaign between engines --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def is_empty(self) -> bool:
+        """True when the database holds no rows in any of TABLES (a fresh target for a move)."""
+
+    @abc.abstractmethod
+    def read_table(self, table: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[list[dict[str, object]]]]:
+        """The table's rows in chunks, in primary-key order, as TABLES' portable kinds."""
+
+    @abc.abstractmethod
+    async def write_rows(self, table: str, rows: Sequence[dict[str, object]]) -> None:
+        """Insert rows as read_table gives them, ids kept, in one transaction."""
+
+    @abc.abstractmethod
+    async def finish_copy(self) -> None:
+        """After write_rows: make new rows take ids past the copied ones."""
+
+    # Organisations ----------------------------------------------------------------------------
+
     @abc.abstractmethod
     async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
         """Organisations named by a pledge's signers: name, signatures, status, first_signed_at."""
@@ -175,16 +354,144 @@ class Store(abc.ABC):
     async def set_organisation_status(self, pledge_id: int, name: str, status: str, now: str) -> bool:
         """True when an organisation of that name (any case) had signed the pledge."""
 
+    # The staff area ---------------------------------------------------------------------------
+    # Pledges and partners, as staff edit them.
 
-def store_for(url: str | Path) -> Store:
-    """The engine for `url` (a path, `sqlite:///path` or `postgresql://…`), not yet opened."""
+    @abc.abstractmethod
+    async def pledges(self) -> list[Pledge]:
+        """Every pledge, newest first."""
+
+    @abc.abstractmethod
+    async def pledge_by_id(self, pledge_id: int) -> Pledge | None: ...
+
+    @abc.abstractmethod
+    async def update_pledge(
+        self,
+        pledge_id: int,
+        *,
+        title: str,
+        statement_html: str,
+        goal: int | None,
+        privacy_url: str | None,
+        contact: str | None,
+        optional_fields: Sequence[str],
+        closed_at: str | None,
+    ) -> Pledge:
+        """Replace the pledge's settings (the slug stays); `closed_at` None opens it again, and a
+        pledge already closed keeps its first closing time."""
+
+    @abc.abstractmethod
+    async def reinstate_partner(self, partner_id: int) -> Partner:
+        """Switch a revoked partner back on with the same token version, so the snippet already on
+        its pages works again."""
+
+    # Kept counts for the dashboard: each one a read of kept rows, never a count of signatures.
+
+    @abc.abstractmethod
+    async def hour_counts(self, pledge_id: int, since_hour: str) -> list[HourCount]:
+        """Signatures per UTC hour and partner from `since_hour` ('YYYY-MM-DDTHH') on, oldest first."""
+
+    @abc.abstractmethod
+    async def minute_counts(self, pledge_id: int, since_minute: str) -> list[MinuteCount]:
+        """Signatures per UTC minute from `since_minute` ('YYYY-MM-DDTHH:MM') on, oldest first."""
+
+    @abc.abstractmethod
+    async def partner_totals(self, pledge_id: int) -> list[PartnerTotals]:
+        """Per partner (and direct) with at least one signature: counts, opt-ins, first and last."""
+
+    @abc.abstractmethod
+    async def occupation_counts(self, pledge_id: int, partner_id: int | None = None) -> list[OccupationCount]:
+        """Signatures per occupation key, most first then by key; `partner_id` None: every
+        signature, DIRECT: signed directly, else that partner's."""
+
+    @abc.abstractmethod
+    async def source_counts(self, pledge_id: int) -> list[SourceCount]:
+        """Signatures per partner and source / utm_* tags, most first."""
+
+    @abc.abstractmethod
+    def export_partner_rows(
+        self, pledge_id: int, partner_id: int, opted_in_only: bool
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[tuple[object, ...]]]:
+        """As `export_rows`, for one partner's signatures (DIRECT: signed directly); with
+        `opted_in_only`, only those who agreed to hear from that partner."""
+
+    # Abuse: bursts seen through client marks, email domains, partners and hours.
+
+    @abc.abstractmethod
+    async def bursts(self, pledge_id: int, since: str, until: str, kind: str, at_least: int) -> list[Burst]:
+        """Hours in [since, until) (ISO times) in which one `kind` value (BURST_KINDS) brought
+        `at_least` signatures, biggest first; signatures without a client mark are not a client."""
+
+    @abc.abstractmethod
+    async def count_matching(self, match: SignatureMatch) -> int:
+        """How many signatures `match` stands for (the preview before an invalidation)."""
+
+    @abc.abstractmethod
+    async def invalidate_signatures(self, match: SignatureMatch) -> int:
+        """Delete the signatures `match` stands for, every kept count corrected in the same
+        transaction, as `erase_signatures` does; returns how many."""
+
+    # Staff accounts and the audit log.
+
+    @abc.abstractmethod
+    async def staff_users(self) -> list[StaffUser]:
+        """Every account, by email."""
+
+    @abc.abstractmethod
+    async def staff_user_by_email(self, email: str) -> StaffUser | None: ...
+
+    @abc.abstractmethod
+    async def staff_user_by_id(self, user_id: int) -> StaffUser | None: ...
+
+    @abc.abstractmethod
+    async def insert_staff_user(self, *, email: str, role: str, password_hash: str, now: str) -> StaffUser:
+        """The new account at session epoch 1; Conflict if the email has one."""
+
+    @abc.abstractmethod
+    async def delete_staff_user(self, user_id: int) -> bool:
+        """True when there was such an account."""
+
+    @abc.abstractmethod
+    async def set_staff_password(self, user_id: int, password_hash: str) -> StaffUser:
+        """A new password hash and the next session epoch (every earlier session ends)."""
+
+    @abc.abstractmethod
+    async def end_staff_sessions(self, user_id: int) -> StaffUser:
+        """The next session epoch, the password unchanged."""
+
+    @abc.abstractmethod
+    async def set_staff_role(self, user_id: int, role: str) -> StaffUser: ...
+
+    @abc.abstractmethod
+    async def record_audit(self, *, at: str, actor: str, action: str, pledge: str, subject: str, detail: str) -> None:
+        """Append one entry to the audit log (committed before this returns)."""
+
+    @abc.abstractmethod
+    async def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        pledge: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """The newest entries first, filtered by exact actor, action and pledge; `before_id`
+        pages back."""
+
+
+def store_for(url: str | Path, *, pool_size: int = 10) -> Store:
+    """The engine for `url` (a path, `sqlite:///path` or `postgresql://…`), not yet opened.
+
+    `pool_size` is the most connections an engine with a pool keeps open.
+    """
     text = str(url)
     if not text.strip():
         raise ConfigError(messages.EMPTY_DATABASE)
     if text.startswith(("postgresql://", "postgres://")):
         from widget_server.storage.postgres.store import PostgresStore
 
-        return PostgresStore(text)
+        return PostgresStore(text, pool_size=pool_size)
     if text.startswith("sqlite:///"):
         # As SQLAlchemy reads it: sqlite:///widget.db is relative, sqlite:////srv/widget.db absolute.
         text = text[len("sqlite:///") :]
@@ -197,9 +504,9 @@ def store_for(url: str | Path) -> Store:
 
 
 @contextlib.asynccontextmanager
-async def open_store(url: str | Path, *, migrate: bool = True) -> AsyncIterator[Store]:
+async def open_store(url: str | Path, *, migrate: bool = True, pool_size: int = 10) -> AsyncIterator[Store]:
     """An opened (and by default migrated) store, closed on the way out."""
-    store = store_for(url)
+    store = store_for(url, pool_size=pool_size)
     await store.open()
     try:
         if migrate:

@@ -16,19 +16,32 @@ import functools
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from widget_server import messages
 from widget_server.core.models import NewSignature, Partner, Pledge
-from widget_server.errors import ConfigError, Conflict, Unavailable
+from widget_server.errors import ConfigError, Conflict, NotFound, Unavailable
 from widget_server.storage.postgres import queries
-from widget_server.storage.store import BatchResult, DayCount, Store
+from widget_server.storage.store import (
+    AuditEntry,
+    BatchResult,
+    Burst,
+    DayCount,
+    HourCount,
+    MinuteCount,
+    OccupationCount,
+    PartnerTotals,
+    SignatureMatch,
+    SourceCount,
+    StaffUser,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +69,7 @@ def _unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(messages.DATABASE_PROBLEM.format(problem=type(exc).__name__))
 
 
-def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Driver errors become the project's: a unique guard → Conflict, anything else → Unavailable."""
 
     @functools.wraps(method)
@@ -160,8 +173,13 @@ class PostgresStore(Store):
         if pg_dump is None:
             raise ConfigError(messages.NO_PG_DUMP)
         process = await asyncio.create_subprocess_exec(
-            pg_dump, "--format=custom", "--no-owner", f"--file={dest}", self.url,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            pg_dump,
+            "--format=custom",
+            "--no-owner",
+            f"--file={dest}",
+            self.url,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, stderr = await process.communicate()
         if process.returncode != 0:
@@ -284,6 +302,28 @@ class PostgresStore(Store):
             return await queries.integrity(conn)
 
     @_translated
+    async def is_empty(self) -> bool:
+        async with self.pool.acquire() as conn:
+            return await queries.is_empty(conn)
+
+    @contextlib.asynccontextmanager
+    async def read_table(self, table: str) -> AsyncIterator[AsyncIterator[list[dict[str, object]]]]:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                yield _translated_rows(queries.read_table(conn, table))
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise _unavailable(exc) from None
+
+    @_translated
+    async def write_rows(self, table: str, rows: Sequence[dict[str, object]]) -> None:
+        await self._run(lambda conn: queries.write_rows(conn, table, rows), attempts=1)
+
+    @_translated
+    async def finish_copy(self) -> None:
+        async with self.pool.acquire() as conn:
+            await queries.finish_copy(conn)
+
+    @_translated
     async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
         async with self.pool.acquire() as conn:
             return await queries.organisations(conn, pledge_id, status)
@@ -298,8 +338,168 @@ class PostgresStore(Store):
         async with self.pool.acquire() as conn:
             return await queries.set_organisation_status(conn, pledge_id, name, status, now)
 
+    # The staff area ---------------------------------------------------------------------------
 
-async def _translated_rows(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+    @_translated
+    async def pledges(self) -> list[Pledge]:
+        async with self.pool.acquire() as conn:
+            return await queries.pledges(conn)
+
+    @_translated
+    async def pledge_by_id(self, pledge_id: int) -> Pledge | None:
+        async with self.pool.acquire() as conn:
+            return await queries.pledge_by_id(conn, pledge_id)
+
+    @_translated
+    async def update_pledge(
+        self,
+        pledge_id: int,
+        *,
+        title: str,
+        statement_html: str,
+        goal: int | None,
+        privacy_url: str | None,
+        contact: str | None,
+        optional_fields: Sequence[str],
+        closed_at: str | None,
+    ) -> Pledge:
+        async with self.pool.acquire() as conn:
+            return await queries.update_pledge(
+                conn,
+                pledge_id,
+                title=title,
+                statement_html=statement_html,
+                goal=goal,
+                privacy_url=privacy_url,
+                contact=contact,
+                optional_fields=optional_fields,
+                closed_at=closed_at,
+            )
+
+    @_translated
+    async def reinstate_partner(self, partner_id: int) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await queries.reinstate_partner(conn, partner_id)
+
+    @_translated
+    async def hour_counts(self, pledge_id: int, since_hour: str) -> list[HourCount]:
+        async with self.pool.acquire() as conn:
+            return await queries.hour_counts(conn, pledge_id, since_hour)
+
+    @_translated
+    async def minute_counts(self, pledge_id: int, since_minute: str) -> list[MinuteCount]:
+        async with self.pool.acquire() as conn:
+            return await queries.minute_counts(conn, pledge_id, since_minute)
+
+    @_translated
+    async def partner_totals(self, pledge_id: int) -> list[PartnerTotals]:
+        async with self.pool.acquire() as conn:
+            return await queries.partner_totals(conn, pledge_id)
+
+    @_translated
+    async def occupation_counts(self, pledge_id: int, partner_id: int | None = None) -> list[OccupationCount]:
+        async with self.pool.acquire() as conn:
+            return await queries.occupation_counts(conn, pledge_id, partner_id)
+
+    @_translated
+    async def source_counts(self, pledge_id: int) -> list[SourceCount]:
+        async with self.pool.acquire() as conn:
+            return await queries.source_counts(conn, pledge_id)
+
+    @contextlib.asynccontextmanager
+    async def export_partner_rows(
+        self, pledge_id: int, partner_id: int, opted_in_only: bool
+    ) -> AsyncIterator[AsyncIterator[tuple[object, ...]]]:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                yield _translated_rows(queries.export_partner_rows(conn, pledge_id, partner_id, opted_in_only))
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise _unavailable(exc) from None
+
+    @_translated
+    async def bursts(self, pledge_id: int, since: str, until: str, kind: str, at_least: int) -> list[Burst]:
+        async with self.pool.acquire() as conn:
+            return await queries.bursts(conn, pledge_id, since, until, kind, at_least)
+
+    @_translated
+    async def count_matching(self, match: SignatureMatch) -> int:
+        async with self.pool.acquire() as conn:
+            return await queries.count_matching(conn, match)
+
+    @_translated
+    async def invalidate_signatures(self, match: SignatureMatch) -> int:
+        return await self._run(lambda conn: queries.invalidate_signatures(conn, match))
+
+    @_translated
+    async def staff_users(self) -> list[StaffUser]:
+        async with self.pool.acquire() as conn:
+            return await queries.staff_users(conn)
+
+    @_translated
+    async def staff_user_by_email(self, email: str) -> StaffUser | None:
+        async with self.pool.acquire() as conn:
+            return await queries.staff_user_by(conn, "email", email)
+
+    @_translated
+    async def staff_user_by_id(self, user_id: int) -> StaffUser | None:
+        async with self.pool.acquire() as conn:
+            return await queries.staff_user_by(conn, "id", user_id)
+
+    @_translated
+    async def insert_staff_user(self, *, email: str, role: str, password_hash: str, now: str) -> StaffUser:
+        async with self.pool.acquire() as conn:
+            return await queries.insert_staff_user(conn, email=email, role=role, password_hash=password_hash, now=now)
+
+    @_translated
+    async def delete_staff_user(self, user_id: int) -> bool:
+        async with self.pool.acquire() as conn:
+            return await queries.delete_staff_user(conn, user_id)
+
+    async def _update_staff_user(self, user_id: int, sql: str, params: tuple[object, ...]) -> StaffUser:
+        async with self.pool.acquire() as conn:
+            user = await queries.update_staff_user(conn, user_id, sql, params)
+        if user is None:
+            raise NotFound(messages.STAFF_NO_ACCOUNT.format(email=f"#{user_id}"))
+        return user
+
+    @_translated
+    async def set_staff_password(self, user_id: int, password_hash: str) -> StaffUser:
+        return await self._update_staff_user(
+            user_id, "password_hash = $2, session_epoch = session_epoch + 1", (password_hash,)
+        )
+
+    @_translated
+    async def end_staff_sessions(self, user_id: int) -> StaffUser:
+        return await self._update_staff_user(user_id, "session_epoch = session_epoch + 1", ())
+
+    @_translated
+    async def set_staff_role(self, user_id: int, role: str) -> StaffUser:
+        return await self._update_staff_user(user_id, "role = $2", (role,))
+
+    @_translated
+    async def record_audit(self, *, at: str, actor: str, action: str, pledge: str, subject: str, detail: str) -> None:
+        async with self.pool.acquire() as conn:
+            await queries.record_audit(
+                conn, at=at, actor=actor, action=action, pledge=pledge, subject=subject, detail=detail
+            )
+
+    @_translated
+    async def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        pledge: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        async with self.pool.acquire() as conn:
+            return await queries.audit_entries(
+                conn, actor=actor, action=action, pledge=pledge, before_id=before_id, limit=limit
+            )
+
+
+async def _translated_rows(rows: AsyncIterator[T]) -> AsyncIterator[T]:
     try:
         async for row in rows:
             yield row

@@ -10,12 +10,29 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import aiosqlite
 
 from widget_server.core.models import ATTRIBUTION_PARAMS, NewSignature, Partner, Pledge
 from widget_server.storage.sqlite.db import transaction
-from widget_server.storage.store import BatchResult, DayCount
+from widget_server.storage.store import (
+    BURST_KINDS,
+    DIRECT,
+    TABLES,
+    AuditEntry,
+    BatchResult,
+    Burst,
+    DayCount,
+    HourCount,
+    MinuteCount,
+    OccupationCount,
+    PartnerTotals,
+    SignatureMatch,
+    SourceCount,
+    StaffUser,
+    occupation_key,
+)
 
 
 def _pledge(row: sqlite3.Row) -> Pledge:
@@ -28,6 +45,8 @@ def _pledge(row: sqlite3.Row) -> Pledge:
         privacy_url=row["privacy_url"],
         contact=row["contact"],
         signature_count=row["signature_count"],
+        closed=row["closed_at"] is not None,
+        optional_fields=tuple(f for f in row["optional_fields"].split(",") if f),
     )
 
 
@@ -139,7 +158,7 @@ async def counts(conn: aiosqlite.Connection, pledge_id: int) -> tuple[int, dict[
 
 _SIGNATURE_COLUMNS = (
     "pledge_id, partner_id, email, name, occupation, organisation, opt_in_updates,"
-    " opt_in_partner, origin, " + ", ".join(ATTRIBUTION_PARAMS) + ", created_at"
+    " opt_in_partner, origin, " + ", ".join(ATTRIBUTION_PARAMS) + ", created_at, client_mark"
 )
 _SIGNATURE_PLACEHOLDERS = "(" + ", ".join("?" * len(_SIGNATURE_COLUMNS.split(","))) + ")"
 
@@ -157,6 +176,7 @@ def _signature_values(sig: NewSignature) -> tuple[object, ...]:
         sig.origin,
         *(sig.attribution.get(key, "") for key in ATTRIBUTION_PARAMS),
         sig.created_at,
+        sig.client_mark,
     )
 
 
@@ -172,18 +192,21 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
     try:
         inserted: list[tuple[int, str, int | None, str]] = []
         organisations: list[tuple[int, str, str]] = []
+        counted: list[tuple[object, ...]] = []
         for start in range(0, len(batch), 100):
             chunk = batch[start : start + 100]
             sql = (
                 f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
                 + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
                 + " ON CONFLICT (pledge_id, email) DO NOTHING"
-                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at"
+                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at, "
+                + _COUNTED_COLUMNS
             )
             params = [value for sig in chunk for value in _signature_values(sig)]
             new_rows = conn.execute(sql, params).fetchall()
             inserted.extend(tuple(row[:4]) for row in new_rows)  # type: ignore[misc]
             organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
+            counted.extend(tuple(row[6:]) for row in new_rows)
 
         per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
         per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
@@ -218,6 +241,8 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
                 " SET signatures = signatures + 1",
                 organisations,
             )
+        for sql, changes in _kept_count_changes(counted, +1):
+            conn.executemany(sql, changes)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -231,7 +256,8 @@ async def day_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[DayCoun
         "SELECT day, partner_id, count FROM signature_days WHERE pledge_id = ? ORDER BY day, partner_id",
         (pledge_id,),
     ) as cursor:
-        return [DayCount(row[0], row[1] or None, row[2]) async for row in cursor]
+        # One hop for every row: iterating would cross threads once per 64 rows.
+        return [DayCount(row[0], row[1] or None, row[2]) for row in await cursor.fetchall()]
 
 
 async def export_rows(
@@ -252,6 +278,9 @@ async def export_rows(
                 yield tuple(row)
 
 
+# A signature's source / utm_* tags as one text, to compare kept source counts with the rows.
+_TAGS_KEY = " || '/' || ".join(ATTRIBUTION_PARAMS)
+
 # Each kept count beside the rows it stands for: (what, name, kept, from the rows).
 _INTEGRITY_CHECKS = (
     "SELECT 'pledge', slug, signature_count,"
@@ -262,6 +291,75 @@ _INTEGRITY_CHECKS = (
     " (SELECT COALESCE(SUM(d.count), 0) FROM signature_days d WHERE d.pledge_id = p.id) FROM pledges p",
     "SELECT 'organisation', name, signatures, (SELECT COUNT(*) FROM signatures s WHERE s.pledge_id = o.pledge_id"
     " AND s.organisation != '' AND lower(s.organisation) = o.name_key) FROM organisations o",
+    # The staff area's kept counts: every kept row equals its rows (one GROUP BY over the
+    # signatures, joined on the bucket's key), and each pledge's kept rows add up to its total,
+    # so no signature is missing from them either.
+    *(
+        f"SELECT '{what}', k.key, k.kept, r.real FROM (SELECT {kept_key} AS key, {kept} AS kept FROM {table}) k"
+        f" LEFT JOIN (SELECT {row_key} AS key, {real} AS real FROM signatures GROUP BY 1) r ON r.key = k.key"
+        for what, table, kept_key, kept, row_key, real in (
+            (
+                "day",
+                "signature_days",
+                "pledge_id || '/' || partner_id || '/' || day",
+                "count",
+                "pledge_id || '/' || COALESCE(partner_id, 0) || '/' || substr(created_at, 1, 10)",
+                "COUNT(*)",
+            ),
+            (
+                "hour",
+                "signature_hours",
+                "pledge_id || '/' || partner_id || '/' || hour",
+                "count",
+                "pledge_id || '/' || COALESCE(partner_id, 0) || '/' || substr(created_at, 1, 13)",
+                "COUNT(*)",
+            ),
+            (
+                "minute",
+                "signature_minutes",
+                "pledge_id || '/' || minute",
+                "count",
+                "pledge_id || '/' || substr(created_at, 1, 16)",
+                "COUNT(*)",
+            ),
+            (
+                "occupation",
+                "signature_occupations",
+                "pledge_id || '/' || partner_id || '/' || occupation",
+                "count",
+                "pledge_id || '/' || COALESCE(partner_id, 0) || '/' || lower(trim(occupation))",
+                "COUNT(*)",
+            ),
+            (
+                "source",
+                "signature_sources",
+                "pledge_id || '/' || partner_id || '/' || " + _TAGS_KEY,
+                "count",
+                "pledge_id || '/' || COALESCE(partner_id, 0) || '/' || " + _TAGS_KEY,
+                "COUNT(*)",
+            ),
+            (
+                "partner totals",
+                "partner_totals",
+                "pledge_id || '/' || partner_id",
+                "signatures || ' ' || opt_in_updates || ' ' || opt_in_partner || ' ' || first_at || ' ' || last_at",
+                "pledge_id || '/' || COALESCE(partner_id, 0)",
+                "COUNT(*) || ' ' || SUM(opt_in_updates != 0) || ' ' || SUM(opt_in_partner != 0) || ' '"
+                " || MIN(created_at) || ' ' || MAX(created_at)",
+            ),
+        )
+    ),
+    *(
+        f"SELECT '{what} of pledge', slug, signature_count,"
+        f" (SELECT COALESCE(SUM(t.{column}), 0) FROM {table} t WHERE t.pledge_id = p.id) FROM pledges p"
+        for what, table, column in (
+            ("hours", "signature_hours", "count"),
+            ("minutes", "signature_minutes", "count"),
+            ("occupations", "signature_occupations", "count"),
+            ("sources", "signature_sources", "count"),
+            ("partner totals", "partner_totals", "signatures"),
+        )
+    ),
 )
 
 
@@ -336,35 +434,480 @@ async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
     secure_delete overwrites the freed pages and the checkpoint empties the WAL, so the erased
     details are not left readable in the database files (backups keep their own copies).
     """
+    async with conn.execute("SELECT id FROM pledges") as cursor:
+        pledge_ids = [row[0] async for row in cursor]
+    # One index look-up per pledge on the (pledge_id, email) guard, not a scan of every signature.
+    where = " OR ".join(["(pledge_id = ? AND email = ?)"] * len(pledge_ids)) or "0"
+    params = [value for pledge_id in pledge_ids for value in (pledge_id, email)]
+    return await remove_signatures(conn, where, params)
+
+
+async def remove_signatures(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> int:
+    """Delete the signatures `where` selects, and move every kept count down with them, in one
+    transaction: erasure and burst invalidation both end here."""
     await conn.execute("PRAGMA secure_delete = ON")
     async with transaction(conn):
-        async with conn.execute("SELECT id FROM pledges") as cursor:
-            pledge_ids = [row[0] async for row in cursor]
-        erased = []
-        for pledge_id in pledge_ids:
-            async with conn.execute(
-                "DELETE FROM signatures WHERE pledge_id = ? AND email = ?"
-                " RETURNING pledge_id, partner_id, substr(created_at, 1, 10), organisation",
-                (pledge_id, email),
-            ) as cursor:
-                erased.extend([tuple(row) async for row in cursor])
-        for pledge_id, partner_id, day, organisation in erased:
-            await conn.execute("UPDATE pledges SET signature_count = signature_count - 1 WHERE id = ?", (pledge_id,))
-            if partner_id:
-                await conn.execute(
-                    "UPDATE partners SET signature_count = signature_count - 1 WHERE id = ?", (partner_id,)
-                )
-            await conn.execute(
-                "UPDATE signature_days SET count = count - 1 WHERE pledge_id = ? AND partner_id = ? AND day = ?",
-                (pledge_id, partner_id or 0, day),
-            )
-            if organisation:
-                await conn.execute(
-                    "UPDATE organisations SET signatures = signatures - 1 WHERE pledge_id = ? AND name_key = lower(?)",
-                    (pledge_id, organisation),
-                )
+        async with conn.execute(
+            "DELETE FROM signatures WHERE " + where + " RETURNING pledge_id, partner_id,"
+            " substr(created_at, 1, 10), organisation, " + _COUNTED_COLUMNS,
+            tuple(params),
+        ) as cursor:
+            erased = [tuple(row) async for row in cursor]
+        per_pledge = Counter(row[0] for row in erased)
+        per_partner = Counter(row[1] for row in erased if row[1])
+        per_day = Counter((row[0], row[1] or 0, row[2]) for row in erased)
+        per_org = Counter((row[0], row[3]) for row in erased if row[3])
+        await conn.executemany(
+            "UPDATE pledges SET signature_count = signature_count - ? WHERE id = ?",
+            [(n, pledge_id) for pledge_id, n in per_pledge.items()],
+        )
+        await conn.executemany(
+            "UPDATE partners SET signature_count = signature_count - ? WHERE id = ?",
+            [(n, partner_id) for partner_id, n in per_partner.items()],
+        )
+        await conn.executemany(
+            "UPDATE signature_days SET count = count - ? WHERE pledge_id = ? AND partner_id = ? AND day = ?",
+            [(n, *key) for key, n in per_day.items()],
+        )
+        await conn.executemany(
+            "UPDATE organisations SET signatures = signatures - ? WHERE pledge_id = ? AND name_key = lower(?)",
+            [(n, *key) for key, n in per_org.items()],
+        )
+        for sql, rows in _kept_count_changes([row[4:] for row in erased], -1):
+            await conn.executemany(sql, rows)
         # A name that nobody stands behind any more is personal data too: forget it.
         await conn.execute("DELETE FROM organisations WHERE signatures <= 0")
         await conn.execute("DELETE FROM signature_days WHERE count <= 0")
+        for table in ("signature_hours", "signature_minutes", "signature_occupations", "signature_sources"):
+            await conn.execute(f"DELETE FROM {table} WHERE count <= 0")
+        await conn.execute("DELETE FROM partner_totals WHERE signatures <= 0")
+        # The first and last signature of a partner may have gone: read them again from the rows,
+        # along an index (partner_id, created_at) or (pledge_id, created_at), never a count.
+        for pledge_id, partner_id in {(row[4], row[5] or DIRECT) for row in erased}:
+            await conn.execute(_REFRESH_FIRST_LAST[partner_id == DIRECT], {"pledge": pledge_id, "partner": partner_id})
     await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return len(erased)
+
+
+def _copy_columns(table: str) -> tuple[tuple[str, str], ...]:
+    return TABLES[table]
+
+
+async def is_empty(conn: aiosqlite.Connection) -> bool:
+    for table in TABLES:
+        async with conn.execute(f"SELECT 1 FROM {table} LIMIT 1") as cursor:  # names from TABLES only
+            if await cursor.fetchone() is not None:
+                return False
+    return True
+
+
+def _portable(kind: str, value: object) -> object:
+    if value is None:
+        return None
+    if kind == "bool":
+        return bool(value)
+    if kind == "list":
+        return list(json.loads(str(value)))
+    return value
+
+
+def _stored(kind: str, value: object) -> object:
+    if value is None:
+        return None
+    if kind == "bool":
+        return int(bool(value))
+    if kind == "list":
+        return json.dumps(list(value))  # type: ignore[call-overload]
+    return value
+
+
+async def read_table(conn: aiosqlite.Connection, table: str, chunk: int = 1000) -> AsyncIterator[list[dict[str, object]]]:
+    columns = _copy_columns(table)
+    names = ", ".join(name for name, _ in columns)
+    order = ", ".join(name for name, _ in columns[:3])
+    async with conn.execute(f"SELECT {names} FROM {table} ORDER BY {order}") as cursor:
+        while rows := await cursor.fetchmany(chunk):
+            yield [{name: _portable(kind, row[i]) for i, (name, kind) in enumerate(columns)} for row in rows]
+
+
+async def write_rows(conn: aiosqlite.Connection, table: str, rows: Sequence[dict[str, object]]) -> None:
+    columns = _copy_columns(table)
+    sql = f"INSERT INTO {table} ({', '.join(n for n, _ in columns)}) VALUES ({', '.join('?' * len(columns))})"
+    async with transaction(conn):
+        await conn.executemany(sql, [tuple(_stored(kind, row[name]) for name, kind in columns) for row in rows])
+
+
+# The staff area's kept counts ---------------------------------------------------------------
+
+# What a signature contributes to the staff area's kept counts, as INSERT … RETURNING and
+# DELETE … RETURNING give it back: (pledge_id, partner_id, created_at, occupation,
+# opt_in_updates, opt_in_partner, *ATTRIBUTION_PARAMS).
+_COUNTED_COLUMNS = "pledge_id, partner_id, created_at, occupation, opt_in_updates, opt_in_partner, " + ", ".join(
+    ATTRIBUTION_PARAMS
+)
+
+_UPSERTS = (
+    "INSERT INTO signature_hours (pledge_id, hour, partner_id, count) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (pledge_id, hour, partner_id) DO UPDATE SET count = count + excluded.count",
+    "INSERT INTO signature_minutes (pledge_id, minute, count) VALUES (?, ?, ?)"
+    " ON CONFLICT (pledge_id, minute) DO UPDATE SET count = count + excluded.count",
+    "INSERT INTO signature_occupations (pledge_id, partner_id, occupation, count) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (pledge_id, partner_id, occupation) DO UPDATE SET count = count + excluded.count",
+    "INSERT INTO signature_sources (pledge_id, partner_id, "
+    + ", ".join(ATTRIBUTION_PARAMS)
+    + ", count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pledge_id, partner_id, "
+    + ", ".join(ATTRIBUTION_PARAMS)
+    + ") DO UPDATE SET count = count + excluded.count",
+)
+_DECREMENTS = (
+    "UPDATE signature_hours SET count = count + ? WHERE pledge_id = ? AND hour = ? AND partner_id = ?",
+    "UPDATE signature_minutes SET count = count + ? WHERE pledge_id = ? AND minute = ?",
+    "UPDATE signature_occupations SET count = count + ? WHERE pledge_id = ? AND partner_id = ? AND occupation = ?",
+    "UPDATE signature_sources SET count = count + ? WHERE pledge_id = ? AND partner_id = ? AND "
+    + " AND ".join(f"{key} = ?" for key in ATTRIBUTION_PARAMS),
+)
+_TOTALS_UPSERT = (
+    "INSERT INTO partner_totals (pledge_id, partner_id, signatures, opt_in_updates, opt_in_partner, first_at, last_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pledge_id, partner_id) DO UPDATE SET"
+    " signatures = signatures + excluded.signatures,"
+    " opt_in_updates = opt_in_updates + excluded.opt_in_updates,"
+    " opt_in_partner = opt_in_partner + excluded.opt_in_partner,"
+    " first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)"
+)
+_TOTALS_DECREMENT = (
+    "UPDATE partner_totals SET signatures = signatures + ?, opt_in_updates = opt_in_updates + ?,"
+    " opt_in_partner = opt_in_partner + ? WHERE pledge_id = ? AND partner_id = ?"
+)
+# After a removal: (a partner's, the direct signatures') first and last signature, from the rows.
+_REFRESH_FIRST_LAST = (
+    "UPDATE partner_totals SET"
+    " first_at = (SELECT MIN(created_at) FROM signatures WHERE partner_id = :partner),"
+    " last_at = (SELECT MAX(created_at) FROM signatures WHERE partner_id = :partner)"
+    " WHERE pledge_id = :pledge AND partner_id = :partner",
+    "UPDATE partner_totals SET"
+    " first_at = (SELECT created_at FROM signatures WHERE pledge_id = :pledge AND partner_id IS NULL"
+    " ORDER BY created_at LIMIT 1),"
+    " last_at = (SELECT created_at FROM signatures WHERE pledge_id = :pledge AND partner_id IS NULL"
+    " ORDER BY created_at DESC LIMIT 1)"
+    " WHERE pledge_id = :pledge AND partner_id = 0",
+)
+
+
+def _kept_count_changes(rows: Sequence[Sequence[object]], sign: int) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """The statements (and their parameter rows) that move the staff area's kept counts by
+    `sign` (+1 inserted, -1 removed) for `rows` in _COUNTED_COLUMNS order."""
+    hours: Counter[tuple[object, ...]] = Counter()
+    minutes: Counter[tuple[object, ...]] = Counter()
+    occupations: Counter[tuple[object, ...]] = Counter()
+    sources: Counter[tuple[object, ...]] = Counter()
+    totals: dict[tuple[object, object], list[Any]] = {}
+    for pledge_id, partner_id, created_at, occupation, updates, partner_opt_in, *tags in rows:
+        partner = partner_id or DIRECT
+        at = str(created_at)
+        hours[(pledge_id, at[:13], partner)] += 1
+        minutes[(pledge_id, at[:16])] += 1
+        occupations[(pledge_id, partner, occupation_key(str(occupation)))] += 1
+        sources[(pledge_id, partner, *tags)] += 1
+        kept = totals.setdefault((pledge_id, partner), [0, 0, 0, at, at])
+        kept[0] += 1
+        kept[1] += 1 if updates else 0
+        kept[2] += 1 if partner_opt_in else 0
+        kept[3], kept[4] = min(kept[3], at), max(kept[4], at)
+    if not rows:
+        return []
+    if sign > 0:
+        return [
+            (_UPSERTS[0], [(*key, n) for key, n in hours.items()]),
+            (_UPSERTS[1], [(*key, n) for key, n in minutes.items()]),
+            (_UPSERTS[2], [(*key, n) for key, n in occupations.items()]),
+            (_UPSERTS[3], [(*key, n) for key, n in sources.items()]),
+            (_TOTALS_UPSERT, [(*key, *kept) for key, kept in totals.items()]),
+        ]
+    return [
+        (_DECREMENTS[0], [(-n, *key) for key, n in hours.items()]),
+        (_DECREMENTS[1], [(-n, *key) for key, n in minutes.items()]),
+        (_DECREMENTS[2], [(-n, *key) for key, n in occupations.items()]),
+        (_DECREMENTS[3], [(-n, *key) for key, n in sources.items()]),
+        (_TOTALS_DECREMENT, [(-k[0], -k[1], -k[2], *key) for key, k in totals.items()]),
+    ]
+
+
+#: Rebuilds one pledge's staff-area kept counts from its rows (named parameter :p): for bulk
+#: loads that write signatures without the writer (benchmarks/generate.py), as migration 0003
+#: does for every pledge.
+REBUILD_KEPT_COUNTS = (
+    "DELETE FROM signature_hours WHERE pledge_id = :p",
+    "INSERT INTO signature_hours (pledge_id, hour, partner_id, count) SELECT pledge_id, substr(created_at, 1, 13),"
+    " COALESCE(partner_id, 0), COUNT(*) FROM signatures WHERE pledge_id = :p GROUP BY 1, 2, 3",
+    "DELETE FROM signature_minutes WHERE pledge_id = :p",
+    "INSERT INTO signature_minutes (pledge_id, minute, count) SELECT pledge_id, substr(created_at, 1, 16), COUNT(*)"
+    " FROM signatures WHERE pledge_id = :p GROUP BY 1, 2",
+    "DELETE FROM partner_totals WHERE pledge_id = :p",
+    "INSERT INTO partner_totals (pledge_id, partner_id, signatures, opt_in_updates, opt_in_partner, first_at, last_at)"
+    " SELECT pledge_id, COALESCE(partner_id, 0), COUNT(*), SUM(opt_in_updates != 0), SUM(opt_in_partner != 0),"
+    " MIN(created_at), MAX(created_at) FROM signatures WHERE pledge_id = :p GROUP BY 1, 2",
+    "DELETE FROM signature_occupations WHERE pledge_id = :p",
+    "INSERT INTO signature_occupations (pledge_id, partner_id, occupation, count) SELECT pledge_id,"
+    " COALESCE(partner_id, 0), lower(trim(occupation)), COUNT(*) FROM signatures WHERE pledge_id = :p"
+    " GROUP BY 1, 2, 3",
+    "DELETE FROM signature_sources WHERE pledge_id = :p",
+    "INSERT INTO signature_sources (pledge_id, partner_id, "
+    + ", ".join(ATTRIBUTION_PARAMS)
+    + ", count) SELECT pledge_id, COALESCE(partner_id, 0), "
+    + ", ".join(ATTRIBUTION_PARAMS)
+    + ", COUNT(*) FROM signatures WHERE pledge_id = :p GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+)
+
+
+async def hour_counts(conn: aiosqlite.Connection, pledge_id: int, since_hour: str) -> list[HourCount]:
+    async with conn.execute(
+        "SELECT hour, partner_id, count FROM signature_hours WHERE pledge_id = ? AND hour >= ?"
+        " ORDER BY hour, partner_id",
+        (pledge_id, since_hour),
+    ) as cursor:
+        return [HourCount(row[0], row[1] or None, row[2]) for row in await cursor.fetchall()]
+
+
+async def minute_counts(conn: aiosqlite.Connection, pledge_id: int, since_minute: str) -> list[MinuteCount]:
+    async with conn.execute(
+        "SELECT minute, count FROM signature_minutes WHERE pledge_id = ? AND minute >= ? ORDER BY minute",
+        (pledge_id, since_minute),
+    ) as cursor:
+        return [MinuteCount(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def partner_totals(conn: aiosqlite.Connection, pledge_id: int) -> list[PartnerTotals]:
+    async with conn.execute(
+        "SELECT partner_id, signatures, opt_in_updates, opt_in_partner, first_at, last_at FROM partner_totals"
+        " WHERE pledge_id = ? ORDER BY partner_id",
+        (pledge_id,),
+    ) as cursor:
+        return [PartnerTotals(row[0] or None, *row[1:]) for row in await cursor.fetchall()]
+
+
+async def occupation_counts(
+    conn: aiosqlite.Connection, pledge_id: int, partner_id: int | None = None
+) -> list[OccupationCount]:
+    sql = "SELECT occupation, SUM(count) AS n FROM signature_occupations WHERE pledge_id = ?"
+    params: tuple[object, ...] = (pledge_id,)
+    if partner_id is not None:
+        sql += " AND partner_id = ?"
+        params += (partner_id,)
+    async with conn.execute(sql + " GROUP BY occupation HAVING n > 0 ORDER BY n DESC, occupation", params) as cursor:
+        return [OccupationCount(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def source_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[SourceCount]:
+    async with conn.execute(
+        "SELECT partner_id, "
+        + ", ".join(ATTRIBUTION_PARAMS)
+        + ", count FROM signature_sources WHERE pledge_id = ? ORDER BY count DESC, partner_id",
+        (pledge_id,),
+    ) as cursor:
+        return [SourceCount(row[0] or None, tuple(row[1:-1]), row[-1]) for row in await cursor.fetchall()]
+
+
+async def export_partner_rows(
+    conn: aiosqlite.Connection, pledge_id: int, partner_id: int, opted_in_only: bool, chunk: int = 1000
+) -> AsyncIterator[tuple[object, ...]]:
+    """One partner's signatures (DIRECT: direct ones) in signing order, a chunk at a time."""
+    sql = (
+        "SELECT s.created_at, s.email, s.name, s.occupation, s.organisation,"
+        " COALESCE(p.name, ''), s.origin, "
+        + ", ".join(f"s.{key}" for key in ATTRIBUTION_PARAMS)
+        + ", s.opt_in_updates, s.opt_in_partner"
+        " FROM signatures s LEFT JOIN partners p ON p.id = s.partner_id WHERE s.pledge_id = ?"
+    )
+    params: tuple[object, ...] = (pledge_id,)
+    if partner_id == DIRECT:
+        sql += " AND s.partner_id IS NULL"
+    else:
+        sql += " AND s.partner_id = ?"
+        params += (partner_id,)
+    if opted_in_only:
+        sql += " AND s.opt_in_partner != 0"
+    async with conn.execute(sql + " ORDER BY s.id", params) as cursor:
+        while rows := await cursor.fetchmany(chunk):
+            for row in rows:
+                yield tuple(row)
+
+
+# Abuse: what one kind of burst groups signatures by, as SQL over the signatures table.
+_BURST_VALUE = {
+    "client": "client_mark",
+    "domain": "substr(email, instr(email, '@') + 1)",
+    "partner": "CAST(COALESCE(partner_id, 0) AS TEXT)",
+}
+
+
+def _hour_window(hour: str) -> tuple[str, str]:
+    """['2026-11-30T10:00:00Z', '2026-11-30T10:59:59Z~'): every created_at in that UTC hour."""
+    return f"{hour}:00:00Z", f"{hour}:59:59Z~"
+
+
+async def bursts(
+    conn: aiosqlite.Connection, pledge_id: int, since: str, until: str, kind: str, at_least: int
+) -> list[Burst]:
+    """Hours in which one value of `kind` brought `at_least` signatures, read along the
+    (pledge_id, created_at) index over the window only."""
+    if kind not in BURST_KINDS:
+        raise ValueError(kind)
+    value = _BURST_VALUE[kind]
+    skip_unmarked = " AND client_mark != ''" if kind == "client" else ""
+    async with conn.execute(
+        f"SELECT substr(created_at, 1, 13) AS hour, {value} AS value, COUNT(*) AS n FROM signatures"
+        f" WHERE pledge_id = ? AND created_at >= ? AND created_at < ?{skip_unmarked}"
+        " GROUP BY 1, 2 HAVING n >= ? ORDER BY n DESC, hour DESC, value LIMIT 200",
+        (pledge_id, since, until, at_least),
+    ) as cursor:
+        return [Burst(row[0], kind, row[1], row[2]) async for row in cursor]
+
+
+def _match_where(match: SignatureMatch) -> tuple[str, list[object]]:
+    if match.kind not in BURST_KINDS:
+        raise ValueError(match.kind)
+    start, end = _hour_window(match.hour)
+    where = "pledge_id = ? AND created_at >= ? AND created_at < ? AND "
+    params: list[object] = [match.pledge_id, start, end]
+    if match.kind == "partner":
+        if match.value in ("", str(DIRECT)):
+            return where + "partner_id IS NULL", params
+        return where + "partner_id = ?", [*params, int(match.value)]
+    if match.kind == "client" and not match.value:
+        return "0", []  # an unmarked signature is nobody's burst
+    return where + _BURST_VALUE[match.kind] + " = ?", [*params, match.value]
+
+
+async def count_matching(conn: aiosqlite.Connection, match: SignatureMatch) -> int:
+    where, params = _match_where(match)
+    async with conn.execute("SELECT COUNT(*) FROM signatures WHERE " + where, params) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def invalidate_signatures(conn: aiosqlite.Connection, match: SignatureMatch) -> int:
+    where, params = _match_where(match)
+    return await remove_signatures(conn, where, params)
+
+
+# Pledges as staff edit them ------------------------------------------------------------------
+
+
+async def pledges(conn: aiosqlite.Connection) -> list[Pledge]:
+    async with conn.execute("SELECT * FROM pledges ORDER BY id DESC") as cursor:
+        return [_pledge(row) async for row in cursor]
+
+
+async def pledge_by_id(conn: aiosqlite.Connection, pledge_id: int) -> Pledge | None:
+    async with conn.execute("SELECT * FROM pledges WHERE id = ?", (pledge_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _pledge(row) if row else None
+
+
+async def update_pledge(
+    conn: aiosqlite.Connection,
+    pledge_id: int,
+    *,
+    title: str,
+    statement_html: str,
+    goal: int | None,
+    privacy_url: str | None,
+    contact: str | None,
+    optional_fields: Sequence[str],
+    closed_at: str | None,
+) -> Pledge:
+    await conn.execute(
+        "UPDATE pledges SET title = ?, statement_html = ?, goal = ?, privacy_url = ?, contact = ?,"
+        " optional_fields = ?, closed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(closed_at, ?) END"
+        " WHERE id = ?",
+        (title, statement_html, goal, privacy_url, contact, ",".join(optional_fields), closed_at, closed_at, pledge_id),
+    )
+    pledge = await pledge_by_id(conn, pledge_id)
+    assert pledge is not None
+    return pledge
+
+
+async def reinstate_partner(conn: aiosqlite.Connection, partner_id: int) -> Partner:
+    await conn.execute("UPDATE partners SET revoked_at = NULL WHERE id = ?", (partner_id,))
+    partner = await partner_by_id(conn, partner_id)
+    assert partner is not None
+    return partner
+
+
+# Staff accounts and the audit log ----------------------------------------------------------
+
+
+def _staff_user(row: sqlite3.Row) -> StaffUser:
+    return StaffUser(
+        row["id"], row["email"], row["role"], row["password_hash"], row["session_epoch"], row["created_at"]
+    )
+
+
+async def staff_users(conn: aiosqlite.Connection) -> list[StaffUser]:
+    async with conn.execute("SELECT * FROM staff_users ORDER BY email") as cursor:
+        return [_staff_user(row) async for row in cursor]
+
+
+async def staff_user_by(conn: aiosqlite.Connection, column: str, value: object) -> StaffUser | None:
+    assert column in ("id", "email")
+    async with conn.execute(f"SELECT * FROM staff_users WHERE {column} = ?", (value,)) as cursor:
+        row = await cursor.fetchone()
+    return _staff_user(row) if row else None
+
+
+async def insert_staff_user(
+    conn: aiosqlite.Connection, *, email: str, role: str, password_hash: str, now: str
+) -> StaffUser:
+    cursor = await conn.execute(
+        "INSERT INTO staff_users (email, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        (email, role, password_hash, now),
+    )
+    user = await staff_user_by(conn, "id", cursor.lastrowid)
+    assert user is not None
+    return user
+
+
+async def delete_staff_user(conn: aiosqlite.Connection, user_id: int) -> bool:
+    cursor = await conn.execute("DELETE FROM staff_users WHERE id = ?", (user_id,))
+    return cursor.rowcount > 0
+
+
+async def update_staff_user(
+    conn: aiosqlite.Connection, user_id: int, sql: str, params: tuple[object, ...]
+) -> StaffUser:
+    await conn.execute(f"UPDATE staff_users SET {sql} WHERE id = ?", (*params, user_id))
+    user = await staff_user_by(conn, "id", user_id)
+    if user is None:
+        raise LookupError(user_id)
+    return user
+
+
+async def record_audit(
+    conn: aiosqlite.Connection, *, at: str, actor: str, action: str, pledge: str, subject: str, detail: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (at, actor, action, pledge, subject, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor, action, pledge, subject, detail),
+    )
+
+
+async def audit_entries(
+    conn: aiosqlite.Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    pledge: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    sql = "SELECT id, at, actor, action, pledge, subject, detail FROM audit_log WHERE 1 = 1"
+    params: list[object] = []
+    for column, value in (("actor", actor), ("action", action), ("pledge", pledge)):
+        if value:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    if before_id is not None:
+        sql += " AND id < ?"
+        params.append(before_id)
+    async with conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)) as cursor:
+        return [AuditEntry(*row) async for row in cursor]

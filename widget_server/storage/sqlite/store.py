@@ -25,7 +25,20 @@ from widget_server import messages
 from widget_server.core.models import NewSignature, Partner, Pledge
 from widget_server.errors import ConfigError, Conflict, NotFound, Unavailable
 from widget_server.storage.sqlite import db, queries
-from widget_server.storage.store import BatchResult, DayCount, Store
+from widget_server.storage.store import (
+    AuditEntry,
+    BatchResult,
+    Burst,
+    DayCount,
+    HourCount,
+    MinuteCount,
+    OccupationCount,
+    PartnerTotals,
+    SignatureMatch,
+    SourceCount,
+    StaffUser,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +63,27 @@ def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return call
 
 
+def _one_writer(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Writes on the shared connection one at a time: a statement sent while another write's
+    transaction is open would join that transaction (and be rolled back with it), and a second
+    BEGIN would fail."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        store = args[0]
+        assert isinstance(store, SQLiteStore)
+        async with store._writing:
+            return await method(*args, **kwargs)
+
+    return call
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
         self._conn: aiosqlite.Connection | None = None
+        self._writing = asyncio.Lock()
         # Opened on the first batch: a CLI command that only reads never starts the thread.
         self._write_conn: sqlite3.Connection | None = None
         self._write_thread: ThreadPoolExecutor | None = None
@@ -104,6 +133,7 @@ class SQLiteStore(Store):
         return await queries.pledge_by_slug(self.conn, slug)
 
     @_translated
+    @_one_writer
     async def insert_pledge(
         self,
         *,
@@ -139,18 +169,22 @@ class SQLiteStore(Store):
         return await queries.partners_of(self.conn, pledge_id)
 
     @_translated
+    @_one_writer
     async def insert_partner(self, *, pledge_id: int, name: str, origins: Sequence[str], now: str) -> Partner:
         return await queries.insert_partner(self.conn, pledge_id=pledge_id, name=name, origins=origins, now=now)
 
     @_translated
+    @_one_writer
     async def rotate_partner(self, partner_id: int) -> Partner:
         return await queries.rotate_partner(self.conn, partner_id)
 
     @_translated
+    @_one_writer
     async def revoke_partner(self, partner_id: int, now: str) -> None:
         await queries.revoke_partner(self.conn, partner_id, now)
 
     @_translated
+    @_one_writer
     async def set_partner_origins(self, partner_id: int, origins: Sequence[str]) -> Partner:
         return await queries.set_partner_origins(self.conn, partner_id, origins)
 
@@ -185,12 +219,33 @@ class SQLiteStore(Store):
         return await queries.signatures_of(self.conn, email)
 
     @_translated
+    @_one_writer
     async def erase_signatures(self, email: str) -> int:
         return await queries.erase_signatures(self.conn, email)
 
     @_translated
     async def integrity(self) -> list[str]:
         return await queries.integrity(self.conn)
+
+    @_translated
+    async def is_empty(self) -> bool:
+        return await queries.is_empty(self.conn)
+
+    @contextlib.asynccontextmanager
+    async def read_table(self, table: str) -> AsyncIterator[AsyncIterator[list[dict[str, object]]]]:
+        chunks = queries.read_table(self.conn, table)
+        try:
+            yield _translated_rows(chunks)
+        finally:
+            await chunks.aclose()
+
+    @_translated
+    @_one_writer
+    async def write_rows(self, table: str, rows: Sequence[dict[str, object]]) -> None:
+        await queries.write_rows(self.conn, table, rows)
+
+    async def finish_copy(self) -> None:
+        """Nothing to do: SQLite's next id is always past the largest one present."""
 
     @_translated
     async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
@@ -201,11 +256,162 @@ class SQLiteStore(Store):
         return await queries.approved_organisation_names(self.conn, pledge_id)
 
     @_translated
+    @_one_writer
     async def set_organisation_status(self, pledge_id: int, name: str, status: str, now: str) -> bool:
         return await queries.set_organisation_status(self.conn, pledge_id, name, status, now)
 
+    # The staff area ---------------------------------------------------------------------------
 
-async def _translated_rows(rows: AsyncIterator[tuple[object, ...]]) -> AsyncIterator[tuple[object, ...]]:
+    @_translated
+    async def pledges(self) -> list[Pledge]:
+        return await queries.pledges(self.conn)
+
+    @_translated
+    async def pledge_by_id(self, pledge_id: int) -> Pledge | None:
+        return await queries.pledge_by_id(self.conn, pledge_id)
+
+    @_translated
+    @_one_writer
+    async def update_pledge(
+        self,
+        pledge_id: int,
+        *,
+        title: str,
+        statement_html: str,
+        goal: int | None,
+        privacy_url: str | None,
+        contact: str | None,
+        optional_fields: Sequence[str],
+        closed_at: str | None,
+    ) -> Pledge:
+        return await queries.update_pledge(
+            self.conn,
+            pledge_id,
+            title=title,
+            statement_html=statement_html,
+            goal=goal,
+            privacy_url=privacy_url,
+            contact=contact,
+            optional_fields=optional_fields,
+            closed_at=closed_at,
+        )
+
+    @_translated
+    @_one_writer
+    async def reinstate_partner(self, partner_id: int) -> Partner:
+        return await queries.reinstate_partner(self.conn, partner_id)
+
+    @_translated
+    async def hour_counts(self, pledge_id: int, since_hour: str) -> list[HourCount]:
+        return await queries.hour_counts(self.conn, pledge_id, since_hour)
+
+    @_translated
+    async def minute_counts(self, pledge_id: int, since_minute: str) -> list[MinuteCount]:
+        return await queries.minute_counts(self.conn, pledge_id, since_minute)
+
+    @_translated
+    async def partner_totals(self, pledge_id: int) -> list[PartnerTotals]:
+        return await queries.partner_totals(self.conn, pledge_id)
+
+    @_translated
+    async def occupation_counts(self, pledge_id: int, partner_id: int | None = None) -> list[OccupationCount]:
+        return await queries.occupation_counts(self.conn, pledge_id, partner_id)
+
+    @_translated
+    async def source_counts(self, pledge_id: int) -> list[SourceCount]:
+        return await queries.source_counts(self.conn, pledge_id)
+
+    @contextlib.asynccontextmanager
+    async def export_partner_rows(
+        self, pledge_id: int, partner_id: int, opted_in_only: bool
+    ) -> AsyncIterator[AsyncIterator[tuple[object, ...]]]:
+        rows = queries.export_partner_rows(self.conn, pledge_id, partner_id, opted_in_only)
+        try:
+            yield _translated_rows(rows)
+        finally:
+            await rows.aclose()
+
+    @_translated
+    async def bursts(self, pledge_id: int, since: str, until: str, kind: str, at_least: int) -> list[Burst]:
+        return await queries.bursts(self.conn, pledge_id, since, until, kind, at_least)
+
+    @_translated
+    async def count_matching(self, match: SignatureMatch) -> int:
+        return await queries.count_matching(self.conn, match)
+
+    @_translated
+    @_one_writer
+    async def invalidate_signatures(self, match: SignatureMatch) -> int:
+        return await queries.invalidate_signatures(self.conn, match)
+
+    @_translated
+    async def staff_users(self) -> list[StaffUser]:
+        return await queries.staff_users(self.conn)
+
+    @_translated
+    async def staff_user_by_email(self, email: str) -> StaffUser | None:
+        return await queries.staff_user_by(self.conn, "email", email)
+
+    @_translated
+    async def staff_user_by_id(self, user_id: int) -> StaffUser | None:
+        return await queries.staff_user_by(self.conn, "id", user_id)
+
+    @_translated
+    @_one_writer
+    async def insert_staff_user(self, *, email: str, role: str, password_hash: str, now: str) -> StaffUser:
+        return await queries.insert_staff_user(self.conn, email=email, role=role, password_hash=password_hash, now=now)
+
+    @_translated
+    @_one_writer
+    async def delete_staff_user(self, user_id: int) -> bool:
+        return await queries.delete_staff_user(self.conn, user_id)
+
+    async def _update_staff_user(self, user_id: int, sql: str, params: tuple[object, ...]) -> StaffUser:
+        try:
+            return await queries.update_staff_user(self.conn, user_id, sql, params)
+        except LookupError:
+            raise NotFound(messages.STAFF_NO_ACCOUNT.format(email=f"#{user_id}")) from None
+
+    @_translated
+    @_one_writer
+    async def set_staff_password(self, user_id: int, password_hash: str) -> StaffUser:
+        return await self._update_staff_user(
+            user_id, "password_hash = ?, session_epoch = session_epoch + 1", (password_hash,)
+        )
+
+    @_translated
+    @_one_writer
+    async def end_staff_sessions(self, user_id: int) -> StaffUser:
+        return await self._update_staff_user(user_id, "session_epoch = session_epoch + 1", ())
+
+    @_translated
+    @_one_writer
+    async def set_staff_role(self, user_id: int, role: str) -> StaffUser:
+        return await self._update_staff_user(user_id, "role = ?", (role,))
+
+    @_translated
+    @_one_writer
+    async def record_audit(self, *, at: str, actor: str, action: str, pledge: str, subject: str, detail: str) -> None:
+        await queries.record_audit(
+            self.conn, at=at, actor=actor, action=action, pledge=pledge, subject=subject, detail=detail
+        )
+
+    @_translated
+    async def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        pledge: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        return await queries.audit_entries(
+            self.conn, actor=actor, action=action, pledge=pledge, before_id=before_id, limit=limit
+        )
+
+
+async def _translated_rows(rows: AsyncIterator[T]) -> AsyncIterator[T]:
     try:
         async for row in rows:
             yield row
