@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ATTRIBUTION_PARAMS = ("source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+# A signature as exported (CSV) and as every engine's export_rows yields it, in this order.
+EXPORT_COLUMNS = (
+    "created_at",
+    "email",
+    "name",
+    "occupation",
+    "organisation",
+    "partner",
+    "origin",
+    *ATTRIBUTION_PARAMS,
+    "opt_in_updates",
+    "opt_in_partner",
+)
 
 
 @dataclass(frozen=True)
@@ -19,22 +31,12 @@ class Pledge:
     goal: int | None
     privacy_url: str | None
     contact: str | None
-    # Not part of equality: a page kept for this pledge (pagecache) fills its count in itself,
-    # so a row re-read with a higher count is still the same page.
-    signature_count: int = field(compare=False)
+    signature_count: int
+    # Set by staff (the staff area, `pledge edit`): a closed pledge refuses signatures, and the
+    # form asks only the optional questions named here.
+    closed: bool = False
+    optional_fields: tuple[str, ...] = ("occupation", "organisation")
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Pledge:
-        return cls(
-            id=row["id"],
-            slug=row["slug"],
-            title=row["title"],
-            statement_html=row["statement_html"],
-            goal=row["goal"],
-            privacy_url=row["privacy_url"],
-            contact=row["contact"],
-            signature_count=row["signature_count"],
-        )
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,8 @@ class Partner:
     origins: tuple[str, ...]
     token_version: int
     revoked: bool
-    signature_count: int = field(compare=False)  # as for Pledge
+    signature_count: int
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Partner:
-        return cls(
-            id=row["id"],
-            pledge_id=row["pledge_id"],
-            name=row["name"],
-            origins=tuple(json.loads(row["origins"])),
-            token_version=row["token_version"],
-            revoked=row["revoked_at"] is not None,
-            signature_count=row["signature_count"],
-        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +66,9 @@ class NewSignature:
     origin: str = ""
     attribution: Mapping[str, str] = field(default_factory=dict)
     created_at: str = ""
+    # A keyed hash of the client's network under a short-lived key (security.ratelimit), never
+    # the address: lets staff see one client's burst (SECURITY.md, "Abuse marks").
+    client_mark: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ Both are itsdangerous serializers with HMAC-SHA256 (its default is SHA-1) and th
 from settings, so older keys still verify during a key rotation. Different salts keep one kind
 of token from being accepted as the other.
 
-Every counter and embed request carries a partner token, so verified ones are remembered (only
-what verified; `check_partner` still compares each with the partner's current row, so a
-revocation or rotation is refused as before), and so are the tokens minted per partner; verified
-form tokens are remembered too (`read_form_token`). The
-signers are built once and keep their derived keys: itsdangerous would otherwise build a
-signer and derive its key with an extra HMAC on every `dumps` and `loads`.
+Every counter and embed request carries a partner token and, in a surge, many signatures carry
+one form token, so what was verified is remembered (`memo.BoundedMemo`), and so are the tokens
+minted. Only a token whose signature verified is kept, under its whole text, and only what the
+token itself says: whether its partner is still current (`core.attribution.credited_partner`)
+and whether a form is too young or too old (the signing use case) are judged by the callers on
+every request, never remembered. The signers are built once and keep their derived keys:
+itsdangerous would otherwise build a signer and derive its key with an extra HMAC on every
+`dumps` and `loads`.
 """
 
 from __future__ import annotations
@@ -22,18 +24,13 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
+from widget_server.core.attribution import PartnerClaim
 from widget_server.core.models import Partner
 from widget_server.errors import Invalid, TokenError
-from widget_server.messages import FORM_BAD, REVOKED, ROTATED, TAMPERED
+from widget_server.memo import BoundedMemo
+from widget_server.messages import FORM_BAD, TAMPERED
 
-
-@dataclass(frozen=True)
-class PartnerClaim:
-    """What a partner token says, once its signature is verified."""
-
-    partner_id: int
-    origins: tuple[str, ...]
-    version: int
+__all__ = ["FormClaim", "PartnerClaim", "Tokens"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,7 @@ class _KeptKeySigner(Signer):
         self._derived: dict[str | bytes | None, bytes] = {}
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        # Keyed by the configured keys only (a fixed list), so this cannot grow.
         key = self._derived.get(secret_key)
         if key is None:
             key = self._derived[secret_key] = super().derive_key(secret_key)
@@ -73,16 +71,20 @@ class _Serializer(URLSafeSerializer):
 
 
 class Tokens:
-    MAX_KEPT = 10_000  # distinct tokens of each kind remembered; past it, the memory starts afresh
+    MAX_KEPT = 10_000  # distinct tokens of each kind remembered
+    MAX_KEPT_BYTES = 8 * 1024 * 1024  # and about this much memory for each kind
 
     def __init__(self, keys: list[str]) -> None:
         self._partner = _Serializer(keys, salt="partner-token")
         self._form = _Serializer(keys, salt="form-token")
-        self._verified: dict[str, PartnerClaim] = {}
-        self._verified_forms: dict[str, FormClaim] = {}
-        self._minted: dict[tuple[int, tuple[str, ...], int], str] = {}
+        self._verified: BoundedMemo[str, PartnerClaim] = self._memo()
+        self._verified_forms: BoundedMemo[str, FormClaim] = self._memo()
+        self._minted: BoundedMemo[tuple[int, tuple[str, ...], int], str] = self._memo()
         self._this_tick = 0
-        self._page_forms: dict[Hashable, str] = {}
+        self._page_forms: BoundedMemo[Hashable, str] = self._memo()
+
+    def _memo(self) -> BoundedMemo[Any, Any]:
+        return BoundedMemo(self.MAX_KEPT, self.MAX_KEPT_BYTES)
 
     # Partner tokens never expire on their own: they end by rotation or revocation.
     def partner_token(self, partner: Partner) -> str:
@@ -90,11 +92,12 @@ class Tokens:
         token = self._minted.get(key)
         if token is None:
             payload = {"p": partner.id, "o": list(partner.origins), "v": partner.token_version}
-            token = str(self._partner.dumps(payload))
-            self._keep(self._minted, key, token)
+            token = self._minted.put(key, str(self._partner.dumps(payload)))
         return token
 
     def read_partner_token(self, token: str) -> PartnerClaim:
+        """What the token says; TokenError if it is forged. Whether it is current is the caller's
+        to judge, against the partner's row (`core.attribution.credited_partner`)."""
         claim = self._verified.get(token)
         if claim is not None:
             return claim
@@ -103,24 +106,7 @@ class Tokens:
             claim = PartnerClaim(int(data["p"]), tuple(str(o) for o in data["o"]), int(data["v"]))
         except (BadSignature, KeyError, TypeError, ValueError):
             raise TokenError(TAMPERED) from None
-        self._keep(self._verified, token, claim)
-        return claim
-
-    def _keep(self, kept: dict[Any, Any], key: Any, value: Any) -> None:
-        if len(kept) >= self.MAX_KEPT:
-            kept.clear()
-        kept[key] = value
-
-    @staticmethod
-    def check_partner(claim: PartnerClaim, partner: Partner | None) -> Partner:
-        """The token's partner, if it still exists, is not revoked and this is its current token."""
-        if partner is None:
-            raise TokenError(TAMPERED)
-        if partner.revoked:
-            raise TokenError(REVOKED, claim.origins)
-        if partner.token_version != claim.version:
-            raise TokenError(ROTATED, claim.origins)
-        return partner
+        return self._verified.put(token, claim)
 
     def form_token(self, claim: FormClaim) -> str:
         payload = {
@@ -137,19 +123,20 @@ class Tokens:
 
         `key` must determine the claim but for its time (the caller's own key: pledge, partner,
         origin, query); `claim()` makes it, stamped with the tick. Minting (JSON, zlib, HMAC) is
-        most of an embed page view's cost, and everyone opening the same form in the same tick
-        may share a token: it names no person, and each signature is still checked on its own.
+        most of an embed page view's work, and everyone opening the same form in the same tick
+        may share a token: it names no person, and each signature is still checked on its own
+        (SECURITY.md, "Forged attribution").
         """
         if tick != self._this_tick:
-            self._this_tick, self._page_forms = tick, {}
+            self._this_tick = tick
+            self._page_forms.clear()
         token = self._page_forms.get(key)
         if token is None:
-            token = self.form_token(claim())
-            self._keep(self._page_forms, key, token)
+            token = self._page_forms.put(key, self.form_token(claim()))
         return token
 
     def read_form_token(self, token: str) -> FormClaim:
-        """The form's claim; Invalid if it is forged. Its age is the caller's to judge.
+        """The form's claim; Invalid if it is forged. Its age is the caller's to judge, every time.
 
         Verified tokens are remembered, as partner tokens are: forms opened in the same tenth
         of a second share a token (`page_form_token`), so in a surge many signatures arrive
@@ -170,5 +157,4 @@ class Tokens:
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             raise Invalid(FORM_BAD) from None
-        self._keep(self._verified_forms, token, claim)
-        return claim
+        return self._verified_forms.put(token, claim)

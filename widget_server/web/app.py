@@ -20,18 +20,20 @@ from starlette.types import Receive, Scope, Send
 from widget_server.core.origins import normalise_origin
 from widget_server.errors import ConfigError, Invalid, WidgetError
 from widget_server.files import TEMPLATES_DIR
-from widget_server.security.ratelimit import ClientKeys, RateLimiter, parse_rate
+from widget_server.security.ratelimit import ClientKeys, RateLimiter, divided, parse_rate
 from widget_server.security.tokens import Tokens
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
-from widget_server.storage.sqlite import db
+from widget_server.storage.store import store_for
 from widget_server.storage.writer import SignatureWriter
+from widget_server.web import staff
 from widget_server.web.edge.middleware import EdgeMiddleware
 from widget_server.web.edge.proxies import TrustedProxies
 from widget_server.web.errors import http_error, widget_error
-from widget_server.web.fast.pagecache import PageCache
+from widget_server.web.fast.compressed import CompressiblePageCache
+from widget_server.web.health import healthz
 from widget_server.web.runtime import Services
-from widget_server.web.widget import api, assets, embed, organisations
+from widget_server.web.widget import assets, counter, form, meta, pages, sign
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,8 @@ class View:
 
     What Starlette does for a function endpoint, less the second exception wrapper it adds around
     each route: ExceptionMiddleware, around the router, already turns every error into our
-    answer, and the wrapper cost about 2 µs a request (the counter's whole app, in-process, is
-    about 13). Being an object, not a function, Starlette calls it as an ASGI app, so each route
-    states its methods.
+    answer, so the wrapper only repeated it on every request (BENCHMARKS.md, item N). Being an
+    object, not a function, Starlette calls it as an ASGI app, so each route states its methods.
     """
 
     def __init__(self, view: Callable[[Request], Awaitable[Response]]) -> None:
@@ -61,17 +62,19 @@ def _get(path: str, view: Callable[[Request], Awaitable[Response]]) -> Route:
 
 # Matched in order, one regular expression each: the routes a surge hits come first.
 routes = [
-    _get("/api/pledges/{slug}/count", api.count),
-    _get("/embed/{slug}", embed.embed_page),
-    Route("/embed/{slug}/sign", View(embed.sign), methods=["POST"], name="sign"),
+    _get("/api/pledges/{slug}/count", counter.count),
+    _get("/embed/{slug}", form.embed_page),
+    Route("/embed/{slug}/sign", View(sign.sign), methods=["POST"], name="sign"),
     _get("/widget.js", assets.widget_js),
     _get("/static/{name}", assets.static_file),
-    _get("/embed/{slug}/counter", embed.counter_page),
-    _get("/pledge/{slug}", embed.embed_page),
-    _get("/pledge/{slug}/privacy", embed.privacy_page),
-    _get("/pledge/{slug}/organisations", organisations.organisations_page),
-    _get("/api/pledges/{slug}/organisations", organisations.organisations_json),
-    _get("/healthz", api.healthz),
+    _get("/embed/{slug}/counter", counter.counter_page),
+    _get("/pledge/{slug}", form.embed_page),
+    _get("/pledge/{slug}/privacy", pages.privacy_page),
+    _get("/pledge/{slug}/organisations", pages.organisations_page),
+    _get("/api/pledges/{slug}/organisations", pages.organisations_json),
+    _get("/healthz", healthz),
+    _get("/favicon.ico", assets.favicon),
+    *staff.routes,  # the staff area at /admin, and the partners' report links
 ]
 
 
@@ -95,36 +98,41 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     # Read now, so bad configuration fails at start-up and not on the first signature.
     TrustedProxies(settings.trusted_proxies)
     settings = settings.with_overrides(direct_frame_origins=_checked_origins(settings.direct_frame_origins))
-    client_rate = parse_rate(settings.rate_limit)
-    partner_rate = parse_rate(settings.partner_rate_limit)
+    # Each of several worker processes keeps its own buckets, so each gets its share of the budget.
+    client_rate = divided(parse_rate(settings.rate_limit), settings.workers)
+    partner_rate = divided(parse_rate(settings.partner_rate_limit), settings.workers)
     keys = settings.signing_keys()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db.migrate(settings.database)
-        reader = await db.connect(settings.database)
-        catalog = Catalog(reader, settings.cache_seconds, clock)
-        writer = SignatureWriter(
-            settings.database, batch_size=settings.batch_size, on_commit=catalog.counts_committed
-        )
+        store = store_for(settings.database, pool_size=settings.db_pool_size)
+        await store.open()
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
+        catalog = Catalog(store, settings.cache_seconds, clock)
+        writer = SignatureWriter(store, batch_size=settings.batch_size, on_commit=catalog.counts_committed)
         writer.start()
         app.state.services = Services(
             settings=settings,
             catalog=catalog,
             writer=writer,
             tokens=Tokens(keys),
-            client_keys=ClientKeys(clock),
+            client_keys=ClientKeys(clock, keys[-1]),
             client_limiter=RateLimiter(client_rate, clock),
             partner_limiter=RateLimiter(partner_rate, clock),
             clock=clock,
         )
-        log.info("serving %s", settings.database)
+        app.state.store = store  # the staff area's use cases take the Store itself
+        log.info("serving %s", store.location)
         try:
             yield
         finally:
             # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
             await writer.close()
-            await reader.close()
+            await store.close()
             log.info("stopped; every acknowledged signature is committed")
 
     app = Starlette(
@@ -146,5 +154,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     app.state.templates = Jinja2Templates(env=environment)
     app.state.assets = assets.load_assets()
-    app.state.page_cache = PageCache()
+    meta.install(environment, app.state.assets)
+    # Kept pages that can also be sent gzipped at the cost of a join (web.fast.compressed).
+    app.state.page_cache = CompressiblePageCache()
     return app

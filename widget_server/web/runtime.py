@@ -1,23 +1,18 @@
-"""What the views share: settings, the cached catalog, the writer, tokens, limits and the clock."""
+"""What the views share: settings, the cached catalog, the writer, tokens, limits, the clock, and
+the signing use case built from them."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from widget_server.security.ratelimit import ClientKeys, RateLimiter
 from widget_server.security.tokens import Tokens
+from widget_server.services.signing import Signing
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
 from widget_server.storage.writer import SignatureWriter
-
-
-def iso_utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
 
 
 @dataclass
@@ -31,14 +26,14 @@ class Services:
     partner_limiter: RateLimiter
     # Wall-clock seconds; tests pass a fake one instead of sleeping.
     clock: Callable[[], float] = field(default=time.time)
+    signing: Signing = field(init=False, repr=False)
 
-    # The last second utc_now formatted: in a surge thousands of signatures share each one.
-    _second: int = field(default=-1, init=False, repr=False)
-    _stamp: str = field(default="", init=False, repr=False)
-
-    def utc_now(self) -> str:
-        """Now, to the second, as stored with each signature."""
-        second = int(self.clock())
-        if second != self._second:
-            self._second, self._stamp = second, iso_utc(second)
-        return self._stamp
+    def __post_init__(self) -> None:
+        self.signing = Signing(
+            settings=self.settings,
+            catalog=self.catalog,
+            writer=self.writer,
+            tokens=self.tokens,
+            partner_limiter=self.partner_limiter,
+            clock=self.clock,
+        )

@@ -8,13 +8,13 @@ hot views build theirs once with `secured(...)`, and the middleware then only ad
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterable
 
 from starlette.types import Scope
 
+from widget_server.memo import BoundedMemo
 from widget_server.messages import SERVER_ERROR
 from widget_server.web.fast.responses import RawHeaders
 
@@ -27,16 +27,21 @@ PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # from a partner row written before origins were validated as strictly as they are now.
 _ORIGIN = re.compile(r"^https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 
+# Every embed page view asks for its partner's policy, and the answer for a set of origins never
+# changes. The origins come from partner tokens, so the memo is bounded.
+_policies: BoundedMemo[tuple[str, ...], str] = BoundedMemo(1024, 1024 * 1024)
 
 
 def csp(frame_ancestors: Iterable[str] = ()) -> str:
     """The page policy, framable by exactly these origins ('none' when there are none)."""
-    return _csp(tuple(frame_ancestors))
+    ancestors = tuple(frame_ancestors)
+    policy = _policies.get(ancestors)
+    if policy is None:
+        policy = _policies.put(ancestors, _policy(ancestors))
+    return policy
 
 
-@functools.lru_cache(maxsize=1024)
-def _csp(frame_ancestors: tuple[str, ...]) -> str:
-    # Cached: every embed page view asks for its partner's policy, and the answer never changes.
+def _policy(frame_ancestors: tuple[str, ...]) -> str:
     ancestors = " ".join(o for o in frame_ancestors if _ORIGIN.match(o)) or "'none'"
     return f"{_BASE_CSP}; frame-ancestors {ancestors}"
 
@@ -69,9 +74,12 @@ class SecurityHeaders:
     """The headers to append to a response, worked out once per distinct (policy, framing, https)."""
 
     MAX_ENTRIES = 1024
+    MAX_BYTES = 1024 * 1024  # a policy names partners' origins: bounded in bytes too
 
     def __init__(self) -> None:
-        self._added: dict[tuple[bytes | None, bool, bool], RawHeaders] = {}
+        self._added: BoundedMemo[tuple[bytes | None, bool, bool], RawHeaders] = BoundedMemo(
+            self.MAX_ENTRIES, self.MAX_BYTES
+        )
 
     def added(self, headers: Iterable[tuple[bytes, bytes]], https: bool) -> RawHeaders:
         """What to append to a response that already has `headers` (never changed in place)."""
@@ -80,10 +88,7 @@ class SecurityHeaders:
         key = (*_policy_and_framing(headers), https)
         extra = self._added.get(key)
         if extra is None:
-            extra = self._build(*key)
-            if len(self._added) >= self.MAX_ENTRIES:
-                self._added.clear()
-            self._added[key] = extra
+            extra = self._added.put(key, self._build(*key))
         return extra
 
     @staticmethod

@@ -3,17 +3,20 @@
 A page is rendered once with named slots where its per-request parts go (the form token, the
 signer's name, the count), and each request fills them in. So the sign form, the thank-you page
 and the counter badge stay rendered while the count climbs through a surge, which is exactly
-when they are asked for most. The key holds everything else the page shows, so a changed row is
-simply a new entry; the oldest entries are dropped past `size`.
+when they are asked for most. The caller's key holds everything else the page shows (for the
+widget's pages, `web.widget.render.page_key`), so a changed row is simply a new entry; the
+oldest entries are dropped past `size` pages or `max_bytes`.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
+
+from widget_server.memo import BoundedMemo
 
 # Random, so no text a person types can pose as a slot; only [0-9a-z_-], which autoescape and
 # the urlencode filter leave as they are.
@@ -39,20 +42,26 @@ class Page:
         return b"".join(parts)
 
 
+class KeptPage(Protocol):
+    """What a page cache hands back: a page that fills its slots (`Page`, or a page that can
+    also be sent compressed)."""
+
+    def fill(self, values: Mapping[str, str]) -> bytes: ...
+
+
 class PageCache:
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
-        self._pages: OrderedDict[Hashable, Page] = OrderedDict()
+    def __init__(self, size: int = 512, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self._pages: BoundedMemo[Hashable, Page] = BoundedMemo(size, max_bytes)
 
     def get(self, key: Hashable, render: Callable[[], str]) -> Page:
         """The page kept under `key`, rendering it on first use."""
         page = self._pages.get(key)
-        if page is not None:
-            self._pages.move_to_end(key)
-            return page
-        split = _SLOTS.split(render())
-        page = Page(tuple(text.encode() for text in split[0::2]), tuple(split[1::2]))
-        self._pages[key] = page
-        if len(self._pages) > self._size:
-            self._pages.popitem(last=False)
+        if page is None:
+            page = self._pages.put(key, split_page(render()))
         return page
+
+
+def split_page(rendered: str) -> Page:
+    """A rendered page cut at its slots."""
+    split = _SLOTS.split(rendered)
+    return Page(tuple(text.encode() for text in split[0::2]), tuple(split[1::2]))

@@ -1,7 +1,7 @@
 """Responses whose body and header list are built by the view, skipping Starlette's header work.
 
-`Response.__init__` turns a `headers=` dict into byte pairs on every request (about 4 µs plus
-2 µs a header); the hot views build their byte pairs once and reuse them.
+`Response.__init__` turns a `headers=` dict into byte pairs on every request; the hot views
+build their byte pairs once and reuse them (BENCHMARKS.md, item A, says what that saved).
 """
 
 from __future__ import annotations

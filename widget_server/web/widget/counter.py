@@ -1,19 +1,21 @@
-"""JSON for other sites: the live count, readable cross-origin and cacheable for seconds."""
+"""The live count: as JSON for other sites (readable cross-origin, cacheable for seconds), and as
+the counter-only badge page with a progress bar toward a goal."""
 
 from __future__ import annotations
 
 import json
 
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
 
-from widget_server import messages
-from widget_server.errors import TokenError
+from widget_server.memo import BoundedMemo
 from widget_server.web.edge.headers import Secured, secured
+from widget_server.web.fast.queries import query_params
 from widget_server.web.fast.responses import Prebuilt, raw
 from widget_server.web.runtime import Services
+from widget_server.web.widget.embedding import embedding_for, token_partner
+from widget_server.web.widget.render import cached_page, context, count_fields, frame_html, page_key
 
 COUNT_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -21,12 +23,11 @@ COUNT_HEADERS = {
     "Vary": "Origin",
 }
 
-# Every answer the counter can give for one (total, partner count): built once, as the counter is
+# Every answer the counter can give for one (total, partner count) is built once: the counter is
 # the most-requested address of all (each partner page view asks), and a count changes far less
 # often than it is read. (etag, body, headers of the 200, headers of the 304.)
 _Answer = tuple[str, bytes, Secured, Secured]
-_answers: dict[tuple[int, int | None], _Answer] = {}
-_MAX_ANSWERS = 4096
+_answers: BoundedMemo[tuple[int, int | None], _Answer] = BoundedMemo(4096, 8 * 1024 * 1024)
 
 
 def _answer(total: int, partner: int | None) -> _Answer:
@@ -43,13 +44,12 @@ def _answer(total: int, partner: int | None) -> _Answer:
     headers = raw({**COUNT_HEADERS, "ETag": etag})
     not_modified = secured(headers)
     ok = secured([*headers, (b"content-length", b"%d" % len(content)), (b"content-type", b"application/json")])
-    if len(_answers) >= _MAX_ANSWERS:
-        _answers.clear()
-    found = _answers[(total, partner)] = (etag, content, ok, not_modified)
-    return found
+    return _answers.put((total, partner), (etag, content, ok, not_modified))
 
 
 def _if_none_match(scope: Scope) -> str:
+    name: bytes
+    value: bytes
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             return value.decode("latin-1")
@@ -62,12 +62,9 @@ async def count(request: Request) -> Response:
     services: Services = request.app.state.services
     pledge = await services.catalog.pledge(scope["path_params"]["slug"])
     partner_id = None
-    token = QueryParams(scope["query_string"]).get("token") if scope["query_string"] else None
+    token = query_params(scope).get("token") if scope["query_string"] else None
     if token:
-        claim = services.tokens.read_partner_token(token)
-        partner = services.tokens.check_partner(claim, await services.catalog.partner(claim.partner_id))
-        if partner.pledge_id != pledge.id:
-            raise TokenError(messages.WRONG_PLEDGE)
+        _, partner = await token_partner(services, pledge, token)
         partner_id = partner.id
     counts = await services.catalog.counts(pledge.id, partner_id)
     etag, content, ok, not_modified = _answer(counts.total, counts.partner)
@@ -77,8 +74,18 @@ async def count(request: Request) -> Response:
     return Prebuilt(content, Secured(ok))
 
 
-async def healthz(request: Request) -> Response:
-    """GET /healthz: the process answers and the database can be read."""
+async def counter_page(request: Request) -> Response:
+    """GET /embed/{slug}/counter: the counter-only badge, with a progress bar toward a goal."""
     services: Services = request.app.state.services
-    await services.catalog.ping()
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    embedding = await embedding_for(request)
+    total = (await services.catalog.counts(embedding.pledge.id)).total
+    goal_param = query_params(request.scope).get("goal", "")
+    goal = embedding.pledge.goal
+    if goal_param.isascii() and goal_param.isdigit() and 0 < int(goal_param) < 10**9:
+        goal = int(goal_param)
+
+    def badge() -> dict[str, object]:
+        return context(services, embedding, total, goal=goal)
+
+    page = cached_page(request, "counter.html", page_key("counter.html", embedding, total, goal), badge)
+    return frame_html(page.fill(count_fields(total, goal)), embedding)

@@ -1,0 +1,87 @@
+"""Compression at the edge: whether a client takes gzip, whether an answer is worth it, and the
+answer rewritten gzipped (the bytes come from `web.fast.compressed`, which makes them cheap).
+
+Pages and JSON of at least `MIN_BYTES` are compressed; the loader, the frame's script and its
+stylesheet are stored gzipped already (`web.widget.assets`) and pass through as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import Message
+
+from widget_server.web.fast.compressed import MIN_BYTES, gzipped
+
+_TYPES = (b"text/html", b"application/json")
+_VARY = b"accept-encoding"
+# Clients send a handful of distinct Accept-Encoding values; a page could send any, so the
+# memo of answers is small and simply starts again when full.
+_accepts: dict[bytes, bool] = {}
+_MAX_ACCEPTS = 256
+
+
+def gzip_accepted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's Accept-Encoding allows gzip (RFC 9110: by name, else by `*`; q=0 refuses)."""
+    for name, value in headers:
+        if name == b"accept-encoding":
+            answer = _accepts.get(value)
+            if answer is None:
+                if len(_accepts) >= _MAX_ACCEPTS:
+                    _accepts.clear()
+                answer = _accepts[value] = _allows_gzip(value)
+            return answer
+    return False
+
+
+def _allows_gzip(value: bytes) -> bool:
+    by_name: bool | None = None
+    by_star = False
+    for part in value.lower().split(b","):
+        coding, _, params = part.partition(b";")
+        coding = coding.strip()
+        quality = 1.0
+        for param in params.split(b";"):
+            key, _, number = param.strip().partition(b"=")
+            if key == b"q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        if coding in (b"gzip", b"x-gzip"):
+            by_name = quality > 0
+        elif coding == b"*":
+            by_star = quality > 0
+    return by_star if by_name is None else by_name
+
+
+def compressible(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer with these headers is a page or JSON, not yet encoded, of MIN_BYTES or more."""
+    kind = length = None
+    for name, value in headers:
+        if name == b"content-type":
+            kind = value
+        elif name == b"content-length":
+            length = value
+        elif name == b"content-encoding":
+            return False
+    return kind is not None and kind.startswith(_TYPES) and length is not None and int(length) >= MIN_BYTES
+
+
+def with_gzip(start: Message, body: Message) -> tuple[Message, Message]:
+    """The start and body messages of a compressible answer, gzipped (unless that is no smaller)."""
+    plain = body.get("body", b"")
+    packed = gzipped(plain)
+    kept: list[tuple[bytes, bytes]] = []
+    vary = [_VARY]
+    for name, value in start["headers"]:
+        if name == b"vary":
+            vary = [value] if _VARY in value.lower() else [value, _VARY]
+        elif name != b"content-length":
+            kept.append((name, value))
+    kept.append((b"vary", b", ".join(vary)))
+    if len(packed) >= len(plain):
+        kept.append((b"content-length", b"%d" % len(plain)))
+        return {**start, "headers": kept}, body
+    kept += [(b"content-encoding", b"gzip"), (b"content-length", b"%d" % len(packed))]
+    return {**start, "headers": kept}, {**body, "body": packed}
