@@ -418,8 +418,10 @@ def test_the_plain_iframe_snippet_signs_for_the_partner(world: World, open_page:
     sign_button(frame).click()
     expect(frame.get_by_role("heading", name="Thank you. You have signed.")).to_be_visible()
     assert world.counts() == (total + 1, credited + 1)
-    # No loader to name the page: the browser's Referer told the server who framed the form.
-    assert world.server.exported(SLUG, "pat.plain@example.org")["origin"] == world.partner.url
+    # No loader to name the page: the browser's Referer told the server who framed the form, and
+    # the snippet's own `source=` in the frame's address which of the partner's pages it was.
+    row = world.server.exported(SLUG, "pat.plain@example.org")
+    assert (row["origin"], row["source"]) == (world.partner.url, "website")
 
 
 def test_the_demo_partner_page_collects_a_signature_for_its_partner(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Signer, make_pledge
 from widget_server.core.richtext import ALLOWED_TAGS, sanitise
+from widget_server.web.widget.assets import load_assets
 
 
 class Elements(HTMLParser):
@@ -203,4 +204,4 @@ def test_a_hostile_statement_is_inert_in_the_embed_page(settings, make_client, c
     assert [tag for tag, _ in tags] == ["div", "p", "a", "a"]
     assert_inert(statement.replace('<div class="statement">', ""))
     scripts = [attrs for tag, attrs in elements(page.text) if tag == "script"]
-    assert scripts == [{"src": "/static/frame.js", "defer": None}]
+    assert scripts == [{"src": load_assets().url("frame.js"), "defer": None, "blocking": "render"}]
