@@ -8,14 +8,16 @@ import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
 import pytest
 from starlette.testclient import TestClient
 
+from tests.engines import ENGINES, fresh_postgres
 from widget_server.core.models import Pledge
 from widget_server.services import partners, pledges, reports
 from widget_server.settings import Settings
@@ -46,12 +48,31 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests in a module marked `both_engines` run once per storage engine (tests/engines.py);
+    every other test runs on SQLite."""
+    if "engine" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_engines") is not None
+        metafunc.parametrize("engine", ENGINES if both else ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test's database: a SQLite file in its folder, or a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        with fresh_postgres() as url:
+            yield url
+    else:
+        yield str(tmp_path / "data" / "widget.sqlite3")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, engine: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
+            "db_path": engine,
             "data_dir": tmp_path / "data",
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-at-least-32-bytes",
             "public_url": "http://testserver",
             "cache_seconds": 0.0,
         }
@@ -100,14 +121,38 @@ def stats(settings: Settings, slug: str = "data-firewall") -> dict[str, Any]:
     return on_db(settings, lambda store: reports.stats(store, slug))
 
 
-def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[sqlite3.Row]:
-    """Rows straight from the SQLite file, as another process would see them."""
+def rows(settings: Settings, sql: str = "SELECT * FROM signatures ORDER BY id") -> list[Any]:
+    """Rows straight from the database, as another process would see them. On PostgreSQL, times
+    read as the SQLite engine stores them (2026-11-30T10:00:00Z) and booleans as 0/1, so one
+    assertion holds for both engines."""
+    if isinstance(settings.database, str):
+        return asyncio.run(_postgres_rows(settings.database, sql))
     conn = sqlite3.connect(settings.database)
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+async def _postgres_rows(url: str, sql: str) -> list[dict[str, Any]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        found = []
+        for record in await conn.fetch(sql):
+            row: dict[str, Any] = {}
+            for key, value in record.items():
+                if isinstance(value, datetime):
+                    value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                elif isinstance(value, bool):
+                    value = int(value)
+                row[key] = value
+            found.append(row)
+        return found
+    finally:
+        await conn.close()
 
 
 class FormFields(HTMLParser):
@@ -142,20 +187,21 @@ def form_token_of(html: str) -> str:
 class Signer:
     """Drives the real pages: render the embed, wait like a person, post the form.
 
-    The one way the tests sign. `client` is a TestClient, or an httpx.Client with a base URL for
-    a real server; a real server has no fake clock, so it runs with WIDGET_MIN_FILL_SECONDS=0 and
-    its Signer gets none. `form()` and `post()` are the two halves of `sign()`, for the tests
-    that forge, replay, delay or redirect a post themselves.
+    The one way the tests sign. `client` is a TestClient, or (for a real server) an httpx2.Client
+    with the server's base URL, httpx2 being what TestClient is built on; a real server has no
+    fake clock, so it runs with WIDGET_MIN_FILL_SECONDS=0 and its Signer gets none. `form()` and
+    `post()` are the two halves of `sign()`, for the tests that forge, replay, delay or redirect
+    a post themselves.
     """
 
-    client: httpx.Client
+    client: httpx2.Client
     clock: FakeClock | None = None
     slug: str = "data-firewall"
     token: str = ""
     parent: str = ""
     query: dict[str, str] = field(default_factory=dict)
 
-    def embed(self, **headers: str) -> httpx.Response:
+    def embed(self, **headers: str) -> httpx2.Response:
         params = dict(self.query)
         if self.token:
             params["token"] = self.token
@@ -171,7 +217,7 @@ class Signer:
 
     def post(
         self, form_token: str, json: bool = False, headers: dict[str, str] | None = None, **fields: str | None
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """Post the sign form with `form_token`: Ana's name and email unless `fields` say otherwise,
         and a field given as None left out, as a hand-made post would."""
         data = {"name": "Ana Teacher", "email": "ana@example.org", "form_token": form_token, **fields}
@@ -180,12 +226,12 @@ class Signer:
         posted = {name: value for name, value in data.items() if value is not None}
         return self.client.post(f"/embed/{self.slug}/sign", data=posted, headers=sent)
 
-    def sign(self, json: bool = False, wait: float = 5.0, **fields: str) -> httpx.Response:
+    def sign(self, json: bool = False, wait: float = 5.0, **fields: str) -> httpx2.Response:
         """Render, wait `wait` seconds on the fake clock, post."""
         form_token = self.form()
         if self.clock is not None:
             self.clock.advance(wait)
-        return self.post(form_token, json=json, **fields)
+        return self.post(form_token, json=json, headers=None, **fields)
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from widget_server import messages
 from widget_server.core.signform import normalise_email
 from widget_server.errors import WidgetError
-from widget_server.services import organisations, partners, people, pledges, reports
+from widget_server.services import moving, organisations, partners, people, pledges, reports
 from widget_server.services.organisations import ORGANISATION_STATUSES
 from widget_server.services.partners import PartnerCredentials
-from widget_server.settings import Settings, help_table
+from widget_server.settings import Settings, database_path, help_table, port_number
 from widget_server.storage.store import Store, open_store, store_for
 
 T = TypeVar("T")
@@ -47,9 +48,11 @@ def _on_db(args: argparse.Namespace, action: Callable[[Store, Settings], Awaitab
 def cmd_serve(args: argparse.Namespace) -> None:
     from widget_server.server import serve
 
-    settings = _settings(args, public_url=_local_url(args.host, args.port))
+    settings = _settings(args, public_url=_local_url(args.host, args.port), workers=args.workers)
+    if settings.workers > 1 and not isinstance(settings.database, str):
+        raise WidgetError(messages.WORKERS_NEED_POSTGRES)
     _on_db(args, lambda store, _: store.ping())  # a bad database is one line here, not a traceback from uvicorn
-    serve(settings, host=args.host, port=args.port)
+    serve(settings, host=args.host, port=args.port, workers=settings.workers)
 
 
 def _local_url(host: str, port: int) -> str | None:
@@ -166,6 +169,130 @@ def cmd_person_erase(args: argparse.Namespace) -> None:
     print(f"Erased {erased} signature{'s' if erased != 1 else ''}; counts are corrected to match.")
 
 
+def cmd_migrate_to(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+
+    async def go() -> moving.Moved:
+        async with open_store(settings.database) as source, open_store(args.url) as target:
+            return await moving.copy_everything(source, target)
+
+    moved = asyncio.run(go())
+    target = store_for(args.url).location
+    print(f"Copied {moved.rows['signatures']:,} signatures, {moved.rows['partners']:,} partners and"
+          f" {moved.rows['pledges']:,} pledges to {target}; the counts equal the rows there.")
+    print("Set WIDGET_DB to that URL to serve from it.")
+
+
+# The staff area's commands: accounts, pledge settings, partners' report links. Each is audited
+# as the operating-system user (services/audit.py), like the commands that main() audits.
+
+
+def _audited(args: argparse.Namespace, action: str, *, pledge: str = "", subject: str = "", detail: str = "") -> None:
+    from widget_server.services import audit
+
+    actor = audit.cli_actor()
+    _on_db(args, lambda store, _: audit.record(store, actor, action, pledge=pledge, subject=subject, detail=detail))
+
+
+def _new_password() -> str:
+    """WIDGET_PASSWORD for scripts, else typed twice at a prompt that does not echo."""
+    import getpass
+
+    from widget_server import messages
+
+    if os.environ.get("WIDGET_PASSWORD"):
+        return os.environ["WIDGET_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise WidgetError(messages.STAFF_NO_PASSWORD)
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        raise WidgetError(messages.STAFF_PASSWORD_MISMATCH)
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> None:
+    from widget_server.services import accounts
+
+    accounts.checked_role(args.role)
+    password = _new_password()
+    user = _on_db(args, lambda store, _: accounts.add_user(store, args.email, args.role, password))
+    _audited(args, "user added", subject=user.email, detail=user.role)
+    print(f"Added {user.email} as {user.role}; they sign in at /admin/login.")
+
+
+def cmd_user_remove(args: argparse.Namespace) -> None:
+    from widget_server.services import accounts
+
+    user = _on_db(args, lambda store, _: accounts.remove_user(store, args.email))
+    _audited(args, "user removed", subject=user.email)
+    print(f"Removed {user.email}; their sessions have ended.")
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    users = _on_db(args, lambda store, _: store.staff_users())
+    for user in users:
+        print(f"  {user.role:<10} {user.email}")
+    if not users:
+        print("No staff accounts yet: add one with `widget-server user add EMAIL --role owner`.")
+
+
+def cmd_user_password(args: argparse.Namespace) -> None:
+    from widget_server.services import accounts
+
+    _on_db(args, lambda store, _: accounts.find_user(store, args.email))
+    password = _new_password()
+    user = _on_db(args, lambda store, _: accounts.change_password(store, args.email, password))
+    _audited(args, "password changed", subject=user.email)
+    print(f"Changed the password of {user.email}; every session they had has ended.")
+
+
+def cmd_pledge_edit(args: argparse.Namespace) -> None:
+    from widget_server import messages
+    from widget_server.services.pledge_settings import edit_pledge
+
+    changes: dict[str, Any] = {}
+    if args.title is not None:
+        changes["title"] = args.title
+    if args.statement_file is not None:
+        try:
+            changes["statement_html"] = Path(args.statement_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise WidgetError(f"Cannot read the statement file {args.statement_file}: {exc.strerror}.") from None
+    for name in ("goal", "privacy_url", "contact"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name) or None
+    if args.fields is not None:
+        changes["optional_fields"] = args.fields.split(",")
+    if args.open:
+        changes["closed"] = False
+    if not changes:
+        raise WidgetError(messages.STAFF_NOTHING_TO_EDIT)
+    pledge, changed = _on_db(args, lambda store, _: edit_pledge(store, args.slug, **changes))
+    edits = [c for c in changed if c not in ("closed", "opened")]
+    if edits:
+        _audited(args, "pledge edited", pledge=pledge.slug, detail=", ".join(edits))
+    if "opened" in changed:
+        _audited(args, "pledge opened", pledge=pledge.slug)
+    print(f"Saved {pledge.slug!r}: " + (", ".join(changed) + " changed." if changed else "nothing had changed."))
+
+
+def cmd_pledge_close(args: argparse.Namespace) -> None:
+    from widget_server.services.pledge_settings import edit_pledge
+
+    pledge, changed = _on_db(args, lambda store, _: edit_pledge(store, args.slug, closed=True))
+    if changed:
+        _audited(args, "pledge closed", pledge=pledge.slug)
+    print(f"{pledge.slug!r} is closed: its widget says so and refuses new signatures within seconds.")
+
+
+def cmd_partner_link(args: argparse.Namespace) -> None:
+    from widget_server.services.partner_links import partner_link
+
+    pledge, partner, link = _on_db(args, lambda store, settings: partner_link(store, settings, args.slug, args.name))
+    _audited(args, "partner link shown", pledge=pledge.slug, subject=partner.name)
+    print(link)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from widget_server.demo import run_demo
 
@@ -186,13 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
         parent: Any, name: str, handler: Callable[[argparse.Namespace], None], help: str
     ) -> argparse.ArgumentParser:
         sub = parent.add_parser(name, help=help, description=help)
-        sub.add_argument("--db", metavar="PATH", help="SQLite database file (default: $WIDGET_DB)")
+        sub.add_argument(
+            "--db", metavar="URL", type=database_path,
+            help="a SQLite file, sqlite:///path or postgresql://… (default: $WIDGET_DB)",
+        )
         sub.set_defaults(handler=handler)
         return sub
 
     serve = command(commands, "serve", cmd_serve, "Serve the widgets.")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port_number, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="server processes sharing the port (default: $WIDGET_WORKERS or 1); more than one needs PostgreSQL",
+    )
+    move = command(
+        commands, "migrate-to", cmd_migrate_to,
+        "Copy everything into another, empty database (SQLite to PostgreSQL or back), then check it.",
+    )
+    move.add_argument("url", help="the target: postgresql://user:password@host:port/database, or a SQLite path")
 
     pledge = commands.add_parser("pledge", help="Create pledges.").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -204,6 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--goal", type=int)
     add.add_argument("--privacy-url", help="your privacy policy (default: a built-in notice)")
     add.add_argument("--contact", help="how supporters change contact preferences, e.g. a phone number")
+    edit = command(pledge, "edit", cmd_pledge_edit, "Change a pledge's texts, goal, questions, or reopen it.")
+    edit.add_argument("slug")
+    edit.add_argument("--title")
+    edit.add_argument("--statement-file", help="HTML or plain text; sanitised when saved")
+    edit.add_argument("--goal", type=int)
+    edit.add_argument("--privacy-url", help="'' for the built-in notice")
+    edit.add_argument("--contact")
+    edit.add_argument("--fields", help="optional questions, comma-separated: occupation,organisation ('' for none)")
+    edit.add_argument("--open", action="store_true", help="collect signatures again after `pledge close`")
+    command(pledge, "close", cmd_pledge_close, "Stop collecting signatures; the widget says so.").add_argument("slug")
 
     partner = commands.add_parser("partner", help="Onboard and manage partners.").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -220,6 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = command(partner, "revoke", cmd_partner_revoke, "Switch a partner's widget off.")
     revoke.add_argument("slug")
     revoke.add_argument("name")
+    link = command(partner, "link", cmd_partner_link, "Print the partner's read-only report link.")
+    link.add_argument("slug")
+    link.add_argument("name")
+
+    user = commands.add_parser("user", help="Staff accounts for the /admin pages.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    uadd = command(user, "add", cmd_user_add, "Add a staff account (password: prompt or $WIDGET_PASSWORD).")
+    uadd.add_argument("email")
+    uadd.add_argument("--role", default="viewer", choices=("owner", "campaigner", "viewer"))
+    command(user, "remove", cmd_user_remove, "Remove a staff account.").add_argument("email")
+    command(user, "list", cmd_user_list, "Every staff account and its role.")
+    command(user, "password", cmd_user_password, "Set a new password; their sessions end.").add_argument("email")
 
     stats = command(commands, "stats", cmd_stats, "Totals and the per-partner split.")
     stats.add_argument("slug")
@@ -253,9 +415,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command(commands, "demo", cmd_demo, "A demo pledge, partners and a partner's page.")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--partner-port", type=int, default=8001)
+    demo.add_argument("--port", type=port_number, default=8000)
+    demo.add_argument("--partner-port", type=port_number, default=8001)
     return parser
+
+
+def _audit_command(args: argparse.Namespace) -> None:
+    """Record a command that changed something or handed data out (services/audit.py lists them)."""
+    from widget_server.services import audit
+
+    command, action = args.command, getattr(args, "action", None)
+    if not audit.is_audited(command, action):
+        return  # nothing to record, so no database to open (serve, backup, stats, …)
+    _on_db(args, lambda store, _: audit.record_cli(store, command, action, vars(args)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     try:
         args.handler(args)
+        _audit_command(args)
     except WidgetError as exc:
         print(f"widget-server: {exc.message}", file=sys.stderr)
         return 1

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ipaddress
 import json
 import logging
+import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 access_log = logging.getLogger("widget_server.access")
@@ -46,7 +49,8 @@ class JSONFormatter(logging.Formatter):
         }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            # exc_text when a filter has already written (and scrubbed) the traceback.
+            entry["error"] = record.exc_text or self.formatException(record.exc_info)
         return _encode(entry)
 
 
@@ -143,6 +147,69 @@ def configure(level: int = logging.INFO) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     _lines = _AccessLines(handler, formatter)
+
+
+# Loggers of the libraries the server runs on. Our own code never logs an address; uvicorn's
+# WebSocket and trace lines print the client's, and asyncio's could name a socket.
+LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "asyncio")
+# Anything that could be an IP address, with a port or in brackets: checked with ipaddress.
+_MAYBE_ADDRESS = re.compile(
+    r"(?<![\w.:\[])[\[:0-9A-Fa-f](?:[\[\]0-9A-Fa-f:.]*[0-9A-Fa-f\]])?(?:%[\w-]+\]?(?::[0-9]+)?)?"
+)
+HIDDEN = "(address)"
+
+
+def _is_address(text: str) -> bool:
+    host = text[1:].partition("]")[0] if text.startswith("[") else text
+    # "::1:5000" is how uvicorn writes an IPv6 client with its port: either reading hides it.
+    for candidate in (host, host.rpartition(":")[0]):
+        try:
+            ipaddress.ip_address(candidate.partition("%")[0])
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+class ClientAddressFilter(logging.Filter):
+    """Rewrites a library's record with every IP address (and its port) shown as '(address)'.
+
+    Only `keep` survives: the address the server listens on ("Uvicorn running on …"), which
+    is no client's.
+    """
+
+    def __init__(self, keep: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.keep = frozenset(keep)
+
+    def scrub(self, text: str) -> str:
+        def hide(match: re.Match[str]) -> str:
+            found = match.group(0)
+            return found if found in self.keep or not _is_address(found) else HIDDEN
+
+        return _MAYBE_ADDRESS.sub(hide, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def hide_client_addresses(listening: tuple[str, int] | None = None) -> None:
+    """Put `ClientAddressFilter` on the libraries' loggers (once each; called again, replaced).
+
+    `listening` is the (host, port) the server binds, which may stay in its start-up line.
+    """
+    keep = []
+    if listening is not None:
+        host, port = listening
+        keep = [f"{host}:{port}", f"[{host}]:{port}"]
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, ClientAddressFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(ClientAddressFilter(keep))
 
 
 def flush() -> None:

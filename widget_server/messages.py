@@ -11,6 +11,9 @@ from __future__ import annotations
 NAME_MISSING = "Please enter your name."
 EMAIL_MISSING = "Please enter your email address."
 EMAIL_INVALID = "Please enter an email address like name@example.org."
+EMAIL_DOMAIN = (
+    "The part after the @ is not a domain that email can be sent to. Please enter an address like name@example.org."
+)
 TOO_LONG = "Please keep this to {limit} characters or fewer."
 
 # Signing: why a post was not counted (yet).
@@ -41,3 +44,62 @@ NO_SUCH_ADDRESS = "There is nothing at this address."
 WRONG_METHOD = "This address does not accept that kind of request."
 UNHANDLED = "That request could not be handled."
 SERVER_ERROR = "Sorry, something went wrong on our side. Please try again in a moment."
+# Answered by the HTTP layer itself, before the request reaches the app (server.py).
+MALFORMED_REQUEST = "That request was not valid HTTP."
+HEADERS_TOO_LARGE = "That request's headers were too large to accept."
+SERVER_BUSY = "The service is very busy just now. Please try again in a moment."
+
+# Storage, as the CLI and the error pages say it.
+DATABASE_PROBLEM = "The database cannot be used just now ({problem}). Please try again in a moment."
+CANNOT_OPEN = "Cannot open the database {path}: {problem}."
+NOT_A_DATABASE = "{path} is not a usable widget database: {problem}."
+ALREADY_STORED = "That is stored already."
+NOTHING_TO_BACK_UP = "There is no database at {path} to back up."
+BACKUP_EXISTS = "{dest} already exists; choose a new file name for the backup."
+BACKUP_FOLDER_MISSING = "The folder {folder} does not exist."
+
+# Campaign staff: pledges, partners, organisations, people.
+NO_PLEDGE_CALLED = "There is no pledge called {slug!r}."
+BAD_SLUG = "A slug is lower-case letters, digits and dashes, like 'data-pledge', not {slug!r}."
+TITLE_MISSING = "The pledge needs a title."
+STATEMENT_EMPTY = "The pledge statement is empty."
+BAD_GOAL = "The goal must be a number of signatures from 1 to 1,000,000,000."
+BAD_PRIVACY_URL = "The privacy URL must start with https://, http:// or /."
+PLEDGE_EXISTS = "A pledge called {slug!r} already exists."
+NO_PARTNER_CALLED = "Pledge {slug!r} has no partner called {name!r}."
+PARTNER_NAME_MISSING = "The partner needs a name."
+ORIGIN_MISSING = "Give at least one --origin: the partner's website, like https://example.org."
+PARTNER_EXISTS = "Pledge {slug!r} already has a partner called {name!r}."
+NO_ORGANISATION_CALLED = "No organisation called {name!r} has signed {slug!r}."
+NOT_AN_EMAIL = "{email!r} is not an email address."
+NO_PG_DUMP = "Backing up PostgreSQL needs pg_dump (Debian: apt-get install postgresql-client)."
+EMPTY_DATABASE = "The database location is empty: give a file path, sqlite:///path or postgresql://host/database."
+UNKNOWN_DATABASE = "The database is a file path, sqlite:///path or postgresql://host/database, not {scheme}://."
+TARGET_NOT_EMPTY = "{target} already holds data; move a campaign only into an empty database."
+MOVE_CHECK_FAILED = "The copy did not arrive whole ({problems}); the target should be emptied and the move run again."
+WORKERS_NEED_POSTGRES = (
+    "Several server processes need a database they can share: set WIDGET_DB to a postgresql:// URL,"
+    " or serve with one process on SQLite."
+)
+
+# The staff area (web/staff/) and its commands: accounts, sessions, pledges, abuse, exports.
+STAFF_LOGIN_FAILED = "That email address and password do not match an account."
+STAFF_LOGIN_LOCKED = "Too many failed sign-ins. Please wait {minutes} and try again."
+STAFF_LOGGED_OUT = "You have signed out."
+STAFF_SESSION_ENDED = "Your session has ended. Please sign in again."
+STAFF_CSRF = "This form has expired or did not come from this site. Please go back, reload the page and try again."
+STAFF_FORBIDDEN = "Your account ({role}) cannot do this. Ask an owner if you need to."
+STAFF_NO_ACCOUNT = "There is no staff account for {email!r}."
+STAFF_ACCOUNT_EXISTS = "{email!r} already has a staff account."
+STAFF_BAD_ROLE = "A role is owner, campaigner or viewer, not {role!r}."
+STAFF_PASSWORD_SHORT = "A password needs at least {length} characters."
+STAFF_PASSWORD_MISMATCH = "The two passwords are not the same."
+STAFF_PASSWORD_WRONG = "Your current password is not right."
+STAFF_LAST_OWNER = "This is the last owner account: add another owner first."
+STAFF_NO_PASSWORD = "Set WIDGET_PASSWORD, or run this in a terminal to type the password."
+STAFF_BAD_FIELD = "The optional questions are occupation and organisation, not {field!r}."
+STAFF_NOTHING_TO_EDIT = "Say what to change: --title, --statement-file, --goal, --privacy-url, --contact or --fields."
+PLEDGE_CLOSED = "This pledge has closed and is no longer collecting signatures. Thank you for your support."
+PARTNER_LINK_BAD = "This link does not open a partner's report: it may have been replaced or mistyped."
+BURST_BAD = "That is not a burst this panel can show."
+STAFF_NOT_A_NUMBER = "{what} must be a whole number."

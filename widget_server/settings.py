@@ -5,17 +5,30 @@ The CLI and `create_app` both override these; nothing reads the environment at i
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from widget_server.errors import ConfigError
 
+# Bytes of key material a signing key needs: HMAC-SHA256's own output size. A short key is
+# recovered from one public token by trying keys (a one-character key in under a second).
+MIN_KEY_BYTES = 32
 
-def _setting(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+# What a public URL may look like: it is pasted into snippets and pages, so nothing that could
+# end an attribute or add a scheme of its own, and the host as DNS spells it (A-labels).
+_PUBLIC_URL = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/-]*)?$")
+
+
+def _setting(default: Any, env: str, help: str, bounds: tuple[float, float] | None = None) -> Any:
+    """A setting's default, environment variable and help; `bounds` (least, most) for numbers."""
+    return field(default=default, metadata={"env": env, "help": help, "bounds": bounds})
 
 
 @dataclass(frozen=True)
@@ -25,8 +38,11 @@ class Settings:
         "WIDGET_DATA_DIR",
         "Folder for the SQLite file and the generated secret key.",
     )
-    db_path: Path | None = _setting(
-        None, "WIDGET_DB", "SQLite database file (default: DATA_DIR/widget.sqlite3)."
+    db_path: str | None = _setting(
+        None,
+        "WIDGET_DB",
+        "The database: a SQLite file path or sqlite:///path (default: DATA_DIR/widget.sqlite3),"
+        " or postgresql://user:password@host:port/database for several server processes.",
     )
     secret_key: str = _setting(
         "", "WIDGET_SECRET_KEY", "Key that signs tokens (default: generated into DATA_DIR/secret.key)."
@@ -36,9 +52,7 @@ class Settings:
         "WIDGET_SECRET_KEY_FALLBACKS",
         "Older keys, comma-separated, still accepted for verification during a key rotation.",
     )
-    public_url: str = _setting(
-        "http://127.0.0.1:8000", "WIDGET_PUBLIC_URL", "The URL that snippets point at."
-    )
+    public_url: str = _setting("http://127.0.0.1:8000", "WIDGET_PUBLIC_URL", "The URL that snippets point at.")
     rate_limit: str = _setting(
         "30/minute", "WIDGET_RATE_LIMIT", "Signatures per client (keyed IP hash); 'off' disables."
     )
@@ -51,13 +65,37 @@ class Settings:
         "Comma-separated proxy IPs whose X-Forwarded-For / X-Forwarded-Proto are believed.",
     )
     form_token_hours: float = _setting(
-        6.0, "WIDGET_FORM_TOKEN_HOURS", "How long a rendered sign form stays valid."
+        6.0, "WIDGET_FORM_TOKEN_HOURS", "How long a rendered sign form stays valid.", (1 / 60, 7 * 24)
     )
     min_fill_seconds: float = _setting(
-        2.0, "WIDGET_MIN_FILL_SECONDS", "Forms sent sooner than this after rendering are not counted."
+        2.0, "WIDGET_MIN_FILL_SECONDS", "Forms sent sooner than this after rendering are not counted.", (0, 600)
     )
     max_body_bytes: int = _setting(
-        16 * 1024, "WIDGET_MAX_BODY_BYTES", "Largest request body accepted (413 beyond)."
+        16 * 1024, "WIDGET_MAX_BODY_BYTES", "Largest request body accepted (413 beyond).", (1024, 1024 * 1024)
+    )
+    max_header_bytes: int = _setting(
+        16 * 1024,
+        "WIDGET_MAX_HEADER_BYTES",
+        "Largest request head (request line and headers) accepted; 431 beyond.",
+        (1024, 1024 * 1024),
+    )
+    header_timeout_seconds: float = _setting(
+        10.0,
+        "WIDGET_HEADER_TIMEOUT_SECONDS",
+        "How long a client may take to send a request's head; the connection is closed after.",
+        (0.1, 600),
+    )
+    body_timeout_seconds: float = _setting(
+        30.0,
+        "WIDGET_BODY_TIMEOUT_SECONDS",
+        "How long a client may take to send a request's body once its head is in; closed after.",
+        (0.1, 600),
+    )
+    max_connections: int = _setting(
+        1000,
+        "WIDGET_MAX_CONNECTIONS",
+        "Open connections (or requests in progress) beyond which a new request is answered 503.",
+        (1, 1_000_000),
     )
     direct_frame_origins: tuple[str, ...] = _setting(
         (),
@@ -68,13 +106,55 @@ class Settings:
         2.0,
         "WIDGET_CACHE_SECONDS",
         "How long pledge and partner rows are cached in memory; a revocation takes this long.",
+        (0, 3600),
     )
-    batch_size: int = _setting(256, "WIDGET_BATCH_SIZE", "Most signatures written in one commit.")
+    batch_size: int = _setting(256, "WIDGET_BATCH_SIZE", "Most signatures written in one commit.", (1, 100_000))
+    workers: int = _setting(
+        1,
+        "WIDGET_WORKERS",
+        "Server processes on this host (serve --workers); the rate limits are divided among them."
+        " More than one needs PostgreSQL.",
+        (1, 64),
+    )
+    db_pool_size: int = _setting(
+        10,
+        "WIDGET_DB_POOL_SIZE",
+        "PostgreSQL connections per server process; keep processes × this under the server's max_connections.",
+        (1, 1000),
+    )
+    staff_idle_minutes: float = _setting(
+        30.0, "WIDGET_STAFF_IDLE_MINUTES", "A staff session ends after this long without a request."
+    )
+    staff_session_hours: float = _setting(
+        12.0, "WIDGET_STAFF_SESSION_HOURS", "A staff session ends this long after signing in, however busy."
+    )
     access_log: str = _setting(
         "on",
         "WIDGET_ACCESS_LOG",
         "A JSON line per request (method, path, status, ms; never an IP); 'off' when a proxy in front already logs.",
     )
+
+    def __post_init__(self) -> None:
+        """Refuse weak or meaningless configuration at start-up, in one line that names it."""
+        for f in fields(self):
+            bounds = f.metadata["bounds"]
+            if bounds is not None:
+                _check_number(getattr(self, f.name), f.type, bounds, f.metadata["env"])
+        if self.min_fill_seconds >= self.form_token_hours * 3600:
+            raise ConfigError(
+                f"WIDGET_MIN_FILL_SECONDS ({self.min_fill_seconds:g}) must be shorter than a form's lifetime,"
+                f" WIDGET_FORM_TOKEN_HOURS ({self.form_token_hours:g} h)."
+            )
+        _check_key("WIDGET_SECRET_KEY", self.secret_key)
+        for key in self.secret_key_fallbacks:
+            _check_key("WIDGET_SECRET_KEY_FALLBACKS", key)
+        if not _PUBLIC_URL.match(self.public_url) or not _port_ok(self.public_url):
+            raise ConfigError(
+                f"WIDGET_PUBLIC_URL is an http:// or https:// address such as https://widgets.example.org"
+                f" (the host in ASCII, no query), not {self.public_url!r}."
+            )
+        if self.db_path is not None and not str(self.db_path).strip():
+            raise ConfigError("The database (--db or WIDGET_DB) is empty; give a SQLite file's path or a database URL.")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -91,6 +171,18 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    def as_environment(self) -> dict[str, str]:
+        """Every setting as the environment variable that gives it: how worker processes get them."""
+        found = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "secret_key" and not value.strip():
+                value = self.resolved_secret_key()  # one key for every worker, read or made once here
+            if value is None:
+                continue
+            found[f.metadata["env"]] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return found
+
     @property
     def access_log_on(self) -> bool:
         """WIDGET_ACCESS_LOG as a switch; anything but on/off is a configuration error."""
@@ -100,8 +192,15 @@ class Settings:
         return value == "on"
 
     @property
-    def database(self) -> Path:
-        return Path(self.db_path) if self.db_path else Path(self.data_dir) / "widget.sqlite3"
+    def database(self) -> Path | str:
+        """A SQLite file's path (sqlite:///path read as its path), or a PostgreSQL URL as given."""
+        if not self.db_path:
+            return Path(self.data_dir) / "widget.sqlite3"
+        if self.db_path.startswith("sqlite:///"):
+            return Path(self.db_path[len("sqlite:///") :])
+        if "://" in self.db_path:
+            return self.db_path
+        return Path(self.db_path)
 
     def signing_keys(self) -> list[str]:
         """Oldest first, newest last: the order itsdangerous expects for key rotation."""
@@ -129,7 +228,52 @@ def _parse(name: str, type_: Any, raw: str, env: str) -> Any:
     return raw
 
 
-MIN_KEY_FILE_LENGTH = 32
+def _check_number(value: Any, type_: Any, bounds: tuple[float, float], env: str) -> None:
+    least, most = bounds
+    whole = str(type_) == "int"
+    if whole and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{env} must be a whole number, not {value!r}.")
+    # NaN fails every comparison, so it is caught here with infinity and the negative numbers.
+    if not (isinstance(value, int | float) and math.isfinite(value) and least <= value <= most):
+        raise ConfigError(f"{env} must be a number from {_shown(least)} to {_shown(most)}, not {value!r}.")
+
+
+def _shown(number: float) -> str:
+    return f"{number:,.0f}" if float(number).is_integer() else f"{number:.3g}"
+
+
+def _check_key(env: str, key: str) -> None:
+    size = len(key.encode())
+    if key.strip() and size < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"{env} holds a key of {size} byte{'s' if size != 1 else ''}; a key needs at least {MIN_KEY_BYTES}"
+            " bytes of random material (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+
+
+def _port_ok(url: str) -> bool:
+    try:
+        return urlsplit(url).port != 0
+    except ValueError:  # beyond 65535
+        return False
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port from 1 to 65535 (a bigger number would bind another port)."""
+    port = int(text) if text.strip().isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {text!r}")
+    return port
+
+
+def database_path(text: str) -> str:
+    """An argparse type: a database (file path or URL), never empty (which would mean the default file)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the database is empty; give a SQLite file's path or a database URL")
+    return text
+
+
+MIN_KEY_FILE_LENGTH = MIN_KEY_BYTES
 
 
 def load_or_create_secret(path: Path) -> str:
