@@ -67,6 +67,7 @@ def create_app(
     total = b'{"total":12345}'
 
     if headers is None:
+
         async def sign(request: Request) -> Response:
             # The least a sign endpoint does: read the same urlencoded form, answer.
             async with request.form(max_files=0, max_fields=20) as form:
@@ -87,8 +88,10 @@ def create_app(
             return Response(asset, media_type="text/javascript")
     else:
         answers = {
-            "sign": _raw(headers["sign"], thanks), "sign_json": _raw(headers["sign_json"], signed),
-            "counter": _raw(headers["counter"], total), "embed": _raw(headers["embed"], page),
+            "sign": _raw(headers["sign"], thanks),
+            "sign_json": _raw(headers["sign_json"], signed),
+            "counter": _raw(headers["counter"], total),
+            "embed": _raw(headers["embed"], page),
             "widget_js": _raw(headers["widget_js"], asset_gz),
         }
 

@@ -46,12 +46,18 @@ async def _pledge_and_partners(settings: Settings, slug: str, partners: int) -> 
 
 
 def generate(
-    database: Path, *, signatures: int = 1_000_000, partners: int = 50, slug: str = SLUG,
-    days: int = 365, prefix: str = "signer", secret_key: str = "generate-has-no-secret",
+    database: Path,
+    *,
+    signatures: int = 1_000_000,
+    partners: int = 50,
+    slug: str = SLUG,
+    days: int = 365,
+    prefix: str = "signer",
+    secret_key: str = "generate-makes-no-tokens-anyone-keeps-0123456789",
 ) -> dict[str, float]:
     """Add `signatures` rows to the pledge (created if absent); returns what was done and how fast."""
     started = time.perf_counter()
-    settings = Settings.from_env(environ={}, db_path=database, data_dir=database.parent, secret_key=secret_key)
+    settings = Settings.from_env(environ={}, db_path=str(database), data_dir=database.parent, secret_key=secret_key)
     pledge_id, partner_ids = asyncio.run(_pledge_and_partners(settings, slug, partners))
     conn = sqlite3.connect(database, isolation_level=None)
     try:
@@ -89,13 +95,18 @@ def generate(
             FROM n JOIN bench_partners p ON p.k = (i / 10) % :partners
             ON CONFLICT (pledge_id, email) DO NOTHING
             """,
-            {"count": signatures, "pledge": pledge_id, "prefix": prefix, "end": end, "step": step,
-             "partners": len(partner_ids)},
+            {
+                "count": signatures,
+                "pledge": pledge_id,
+                "prefix": prefix,
+                "end": end,
+                "step": step,
+                "partners": len(partner_ids),
+            },
         )
         # Counts and days recomputed from the rows: consistent whatever was there before.
         conn.execute(
-            "UPDATE pledges SET signature_count = (SELECT COUNT(*) FROM signatures WHERE pledge_id = :p)"
-            " WHERE id = :p",
+            "UPDATE pledges SET signature_count = (SELECT COUNT(*) FROM signatures WHERE pledge_id = :p) WHERE id = :p",
             {"p": pledge_id},
         )
         conn.execute(
@@ -119,13 +130,18 @@ def generate(
     finally:
         conn.close()
     seconds = time.perf_counter() - started
-    return {"signatures": float(total), "partners": float(len(partner_ids)), "seconds": seconds,
-            "megabytes": database.stat().st_size / 1e6}
+    return {
+        "signatures": float(total),
+        "partners": float(len(partner_ids)),
+        "seconds": seconds,
+        "megabytes": database.stat().st_size / 1e6,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.generate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.generate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("database", type=Path)
     parser.add_argument("--signatures", type=int, default=1_000_000)
     parser.add_argument("--partners", type=int, default=50)
@@ -136,13 +152,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.signatures < 1 or args.partners < 1:
         parser.error("--signatures and --partners must be at least 1")
     try:
-        done = generate(args.database, signatures=args.signatures, partners=args.partners, slug=args.slug,
-                        days=args.days, prefix=args.prefix)
+        done = generate(
+            args.database,
+            signatures=args.signatures,
+            partners=args.partners,
+            slug=args.slug,
+            days=args.days,
+            prefix=args.prefix,
+        )
     except (sqlite3.Error, WidgetError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.database}: {done['signatures']:,.0f} signatures across {done['partners']:.0f} partners,"
-          f" {done['megabytes']:,.0f} MB, in {done['seconds']:.1f} s")
+    print(
+        f"{args.database}: {done['signatures']:,.0f} signatures across {done['partners']:.0f} partners,"
+        f" {done['megabytes']:,.0f} MB, in {done['seconds']:.1f} s"
+    )
     problems = asyncio.run(_integrity(args.database))
     if problems:
         print("generate: counts disagree with rows: " + "; ".join(problems), file=sys.stderr)

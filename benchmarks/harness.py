@@ -56,8 +56,14 @@ def keep_logs(work_dir: Path) -> Path:
 
 
 def start_server(
-    name: str, args: Sequence[str], env: dict[str, str], log_dir: Path, port: int | None = None,
-    ready_path: str = "/healthz", timeout: float = 30.0, cwd: Path = ROOT,
+    name: str,
+    args: Sequence[str],
+    env: dict[str, str],
+    log_dir: Path,
+    port: int | None = None,
+    ready_path: str = "/healthz",
+    timeout: float = 30.0,
+    cwd: Path = ROOT,
 ) -> Server:
     """Start `python args…` in `cwd` with --port, and wait until `ready_path` answers 200.
 
@@ -159,8 +165,14 @@ def run_wrk(
     script_path = work_dir / f"wrk-{script or 'get'}.lua"
     script_path.write_text(lua + "\n" + (LUA_DIR / "report.lua").read_text())
     command = [
-        wrk_available(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-        "-s", str(script_path),
+        wrk_available(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script_path),
     ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
@@ -222,7 +234,7 @@ def machine() -> dict[str, Any]:
 class Pledge:
     """A fresh database with one pledge and one partner, and what the load needs to use them."""
 
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL
     secret_key: str
     slug: str
     partner_token: str

@@ -49,8 +49,9 @@ def summarise(collapsed: str, top: int = 25) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("scenario", choices=[s.key for s in SCENARIOS])
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
@@ -70,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="widget-profile-") as tmp:
         work = Path(tmp)
         pledge = prepare_pledge(work)
-        server = start_server("ours", ["-m", "widget_server.cli", "serve", "--db", str(pledge.database)],
-                              pledge.env, work)
+        server = start_server(
+            "ours", ["-m", "widget_server.cli", "serve", "--db", str(pledge.database)], pledge.env, work
+        )
         try:
             path = scenario.path.format(slug=pledge.slug, token=pledge.partner_token)
             page = http_get(f"{server.url}/embed/{pledge.slug}?token={pledge.partner_token}&parent={PARTNER_ORIGIN}")[1]
@@ -80,17 +82,40 @@ def main(argv: list[str] | None = None) -> int:
                 raise BenchmarkError("the embed page has no form token")
             raw = output.with_suffix(".collapsed")
             spy = subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(args.duration),
-                 "--rate", "500", "--nonblocking", "--format", "raw" if args.format == "summary" else args.format,
-                 "--output", str(raw if args.format == "summary" else output)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.process.pid),
+                    "--duration",
+                    str(args.duration),
+                    "--rate",
+                    "500",
+                    "--nonblocking",
+                    "--format",
+                    "raw" if args.format == "summary" else args.format,
+                    "--output",
+                    str(raw if args.format == "summary" else output),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             headers = {"Accept-Encoding": "gzip"} if scenario.gzip else {}
-            load = threading.Thread(target=run_wrk, kwargs={
-                "url": server.url + path, "seconds": args.duration + 1, "connections": args.connections,
-                "threads": 1, "script": scenario.script, "headers": headers, "work_dir": work,
-                "script_args": [match.group(1).decode(), path, scenario.accept, "profile"] if scenario.script else [],
-            })
+            load = threading.Thread(
+                target=run_wrk,
+                kwargs={
+                    "url": server.url + path,
+                    "seconds": args.duration + 1,
+                    "connections": args.connections,
+                    "threads": 1,
+                    "script": scenario.script,
+                    "headers": headers,
+                    "work_dir": work,
+                    "script_args": [match.group(1).decode(), path, scenario.accept, "profile"]
+                    if scenario.script
+                    else [],
+                },
+            )
             load.start()
             spy.wait(args.duration + 60)
             load.join(args.duration + 60)

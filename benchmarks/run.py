@@ -71,25 +71,42 @@ class Scenario:
 
 SCENARIOS = (
     Scenario(
-        "sign", "Signing, form → thank-you page (no JS)", "/embed/{slug}/sign", "sign",
-        accept="text/html", target_ratio=0.40, target_p99_ms=50,
+        "sign",
+        "Signing, form → thank-you page (no JS)",
+        "/embed/{slug}/sign",
+        "sign",
+        accept="text/html",
+        target_ratio=0.40,
+        target_p99_ms=50,
     ),
     Scenario(
-        "sign_json", "Signing, form → JSON (enhanced form)", "/embed/{slug}/sign", "sign",
-        accept="application/json", target_ratio=0.40, target_p99_ms=50,
+        "sign_json",
+        "Signing, form → JSON (enhanced form)",
+        "/embed/{slug}/sign",
+        "sign",
+        accept="application/json",
+        target_ratio=0.40,
+        target_p99_ms=50,
     ),
     Scenario("counter", "Counter `/api/pledges/{slug}/count`", "/api/pledges/{slug}/count", target_ratio=0.80),
     Scenario("counter_token", "Counter with a partner token", "/api/pledges/{slug}/count?token={token}"),
     Scenario(
-        "embed", "Embed page `/embed/{slug}?token=…`",
-        "/embed/{slug}?token={token}&parent=" + PARTNER_ORIGIN, target_ratio=0.50,
+        "embed",
+        "Embed page `/embed/{slug}?token=…`",
+        "/embed/{slug}?token={token}&parent=" + PARTNER_ORIGIN,
+        target_ratio=0.50,
     ),
     Scenario("widget_js", "`/widget.js` (gzip)", "/widget.js", gzip=True),
 )
 
 
 def _measure(
-    server: Server, scenario: Scenario, pledge: Pledge, form_token: str, args: argparse.Namespace, work: Path,
+    server: Server,
+    scenario: Scenario,
+    pledge: Pledge,
+    form_token: str,
+    args: argparse.Namespace,
+    work: Path,
     warmup: int,
 ) -> WrkResult:
     path = scenario.path.format(slug=pledge.slug, token=pledge.partner_token)
@@ -103,8 +120,14 @@ def _measure(
             # A prefix unique to this run and server keeps every email new, as in a real surge.
             script_args = [form_token, path, scenario.accept, f"{server.name}-{secrets.token_hex(4)}"]
         return run_wrk(
-            server.url + path, seconds=seconds, connections=args.connections, threads=args.threads,
-            script=scenario.script, script_args=script_args, headers=headers, work_dir=work,
+            server.url + path,
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+            script=scenario.script,
+            script_args=script_args,
+            headers=headers,
+            work_dir=work,
         )
 
     if warmup:
@@ -171,14 +194,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         servers: list[Server] = []
         with servers_stopped(servers):
             ours = start_server(
-                "ours", ["-m", "widget_server.cli", "serve", "--db", str(pledge.database)], pledge.env, work,
+                "ours",
+                ["-m", "widget_server.cli", "serve", "--db", str(pledge.database)],
+                pledge.env,
+                work,
                 cwd=args.ours_from or ROOT,
             )
             servers.append(ours)
             form_token, answers, page_bytes, thanks_bytes = _our_answers(ours, pledge)
             (work / "headers.json").write_text(json.dumps(answers))
-            ceiling_args = ["-m", "benchmarks.ceiling", "--page-bytes", str(page_bytes),
-                            "--thanks-bytes", str(thanks_bytes), "--asset", str(ROOT / "static" / "widget.js")]
+            ceiling_args = [
+                "-m",
+                "benchmarks.ceiling",
+                "--page-bytes",
+                str(page_bytes),
+                "--thanks-bytes",
+                str(thanks_bytes),
+                "--asset",
+                str(ROOT / "static" / "widget.js"),
+            ]
             ceilings = {"ceiling": start_server("ceiling", ceiling_args, {}, work)}
             if args.with_headers_ceiling:
                 ceilings["ceiling_headers"] = start_server(
@@ -211,8 +245,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     row[f"cpu_ratio_{key}"] = statistics.median(
                         c.server_cpu_us / o.server_cpu_us if o.server_cpu_us else 0.0 for o, c in pairs
                     )
-                print(f" {row['ours'].rps:,.0f} req/s, {row['ratio_ceiling']:.0%} of the ceiling"
-                      f" (CPU {row['cpu_ratio_ceiling']:.0%})", file=sys.stderr)
+                print(
+                    f" {row['ours'].rps:,.0f} req/s, {row['ratio_ceiling']:.0%} of the ceiling"
+                    f" (CPU {row['cpu_ratio_ceiling']:.0%})",
+                    file=sys.stderr,
+                )
                 rows.append(row)
             memory = ours.rss_kib()
             ours_exit = ours.stop()
@@ -229,9 +266,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "machine": info,
             "settings": {
-                "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
+                "duration_s": args.duration,
+                "rounds": args.rounds,
+                "warmup_s": args.warmup,
                 "connections": args.connections,
-                "wrk_threads": args.threads, "page_bytes": page_bytes, "thanks_bytes": thanks_bytes,
+                "wrk_threads": args.threads,
+                "page_bytes": page_bytes,
+                "thanks_bytes": thanks_bytes,
                 "headers": {key: len(value) for key, value in answers.items()},
             },
             "rows": rows,
@@ -363,26 +404,41 @@ def _jsonable(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="one round of 3 s per figure, 1 s warm-up")
     parser.add_argument("--duration", type=int, help="seconds of load per round (default 5)")
     parser.add_argument("--rounds", type=int, help="rounds per figure, ceiling and ours in turn (default 3)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up load before each figure (default 2)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server needs a core)")
-    parser.add_argument("--scenarios", type=lambda v: [s for s in v.split(",") if s],
-                        help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS))
+    parser.add_argument(
+        "--scenarios",
+        type=lambda v: [s for s in v.split(",") if s],
+        help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS),
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md", help="Markdown file to update")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--no-write", action="store_true", help="print only; write no file")
     parser.add_argument("--no-scale", action="store_true", help="skip the million-signature measurements")
-    parser.add_argument("--ours-from", type=Path, metavar="DIR",
-                        help="serve ours from another checkout of the repository (a before/after comparison)")
-    parser.add_argument("--with-headers-ceiling", action="store_true",
-                        help="also measure a ceiling that sends our exact response headers as constants")
-    parser.add_argument("--scale-signatures", type=int, default=1_000_000,
-                        help="signatures in the large database of the scale measurements")
+    parser.add_argument(
+        "--ours-from",
+        type=Path,
+        metavar="DIR",
+        help="serve ours from another checkout of the repository (a before/after comparison)",
+    )
+    parser.add_argument(
+        "--with-headers-ceiling",
+        action="store_true",
+        help="also measure a ceiling that sends our exact response headers as constants",
+    )
+    parser.add_argument(
+        "--scale-signatures",
+        type=int,
+        default=1_000_000,
+        help="signatures in the large database of the scale measurements",
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (3 if args.quick else 5)
     args.rounds = args.rounds or (1 if args.quick else 3)

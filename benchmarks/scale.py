@@ -113,8 +113,12 @@ def _cli_run(pledge: Pledge, *args: str) -> dict[str, float]:
         with open(err, "wb") as stderr:
             done = subprocess.run(
                 [sys.executable, "-c", _MEASURED_CLI, str(peak), *args, "--db", str(pledge.database)],
-                cwd=ROOT, env={**os.environ, **pledge.env}, stdout=subprocess.DEVNULL, stderr=stderr,
-                timeout=600, check=False,
+                cwd=ROOT,
+                env={**os.environ, **pledge.env},
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                timeout=600,
+                check=False,
             )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
@@ -166,16 +170,30 @@ def _sizes(work: Path, signatures: int, seconds: int) -> dict[str, Any]:
         if not token:
             raise BenchmarkError("the embed page has no form token")
         sign = f"/embed/{pledge.slug}/sign"
-        run_wrk(server.url + sign, seconds=seconds, connections=32, threads=1, work_dir=directory, script="sign",
-                script_args=[token.group(1).decode(), sign, "text/html", "scale"])
+        run_wrk(
+            server.url + sign,
+            seconds=seconds,
+            connections=32,
+            threads=1,
+            work_dir=directory,
+            script="sign",
+            script_args=[token.group(1).decode(), sign, "text/html", "scale"],
+        )
         run_wrk(server.url + embed, seconds=seconds, connections=32, threads=1, work_dir=directory)
         found["server_after_load"] = _server_rss_mb(server)
 
         # The export, while the server keeps serving the counter: both processes' memory.
         before = _server_rss_mb(server)
-        load = threading.Thread(target=run_wrk, kwargs={
-            "url": server.url + count_path, "seconds": seconds, "connections": 8, "threads": 1,
-            "work_dir": directory})
+        load = threading.Thread(
+            target=run_wrk,
+            kwargs={
+                "url": server.url + count_path,
+                "seconds": seconds,
+                "connections": 8,
+                "threads": 1,
+                "work_dir": directory,
+            },
+        )
         load.start()
         found["export_cli"] = _cli_run(pledge, "export", pledge.slug)
         load.join()
@@ -211,38 +229,76 @@ def render(report: dict[str, Any]) -> str:
     gen = large["generate"]
     export = large["export_cli"]
     rows = [
-        ("Count read, the two indexed SELECTs (median µs)", f"{small['count_read']['sql_us']:.1f}",
-         f"{large['count_read']['sql_us']:.1f}", "same at both sizes",
-         _ok(large["count_read"]["sql_us"] < 3 * small["count_read"]["sql_us"] + 5)),
-        ("Count read through aiosqlite, as the server does (median µs)", f"{small['count_read']['aiosqlite_us']:.0f}",
-         f"{large['count_read']['aiosqlite_us']:.0f}", "same at both sizes",
-         _ok(large["count_read"]["aiosqlite_us"] < 3 * small["count_read"]["aiosqlite_us"] + 50)),
-        ("Counter over HTTP, wrk 32 connections (req/s)", f"{small['counter_http']['rps']:,.0f}",
-         f"{large['counter_http']['rps']:,.0f}", "same at both sizes",
-         _ok(large["counter_http"]["rps"] > 0.7 * small["counter_http"]["rps"])),
-        ("`widget-server stats --json`, whole process (s)", f"{small['stats_cli']['seconds']:.2f}",
-         f"{large['stats_cli']['seconds']:.2f}", "< 1 s", _ok(large["stats_cli"]["seconds"] < 1)),
-        ("Embed page, first answer from a cold server (s)", f"{small['embed_page']['first']:.3f}",
-         f"{large['embed_page']['first']:.3f}", "< 1 s", _ok(large["embed_page"]["first"] < 1)),
-        ("Embed page, median / worst of 29 more (ms)",
-         f"{small['embed_page']['median'] * 1000:.1f} / {small['embed_page']['max'] * 1000:.1f}",
-         f"{large['embed_page']['median'] * 1000:.1f} / {large['embed_page']['max'] * 1000:.1f}", "< 1 s",
-         _ok(large["embed_page"]["max"] < 1)),
-        ("`widget-server export`: time (s) / peak memory (MB)",
-         f"{small['export_cli']['seconds']:.2f} / {small['export_cli']['peak_mb']:.0f}",
-         f"{export['seconds']:.1f} / {export['peak_mb']:.0f}", "streams", "—"),
-        ("Export's memory growth over the same command doing `stats` (MB)",
-         f"{small['export_cli']['growth_mb']:.1f}", f"{export['growth_mb']:.1f}", "< 50 MB",
-         _ok(export["growth_mb"] < 50)),
-        ("Server resident memory while the export runs: before → after (MB)",
-         f"{small['server_during_export']['before']:.0f} → {small['server_during_export']['after']:.0f}",
-         f"{large['server_during_export']['before']:.0f} → {large['server_during_export']['after']:.0f}",
-         "grows < 50 MB",
-         _ok(large["server_during_export"]["after"] - large["server_during_export"]["before"] < 50)),
-        ("Server resident memory after signing, embed and counter load: now / peak (MB)",
-         f"{small['server_after_load']['rss']:.0f} / {small['server_after_load']['peak']:.0f}",
-         f"{large['server_after_load']['rss']:.0f} / {large['server_after_load']['peak']:.0f}", "< 150 MB",
-         _ok(large["server_after_load"]["peak"] < 150)),
+        (
+            "Count read, the two indexed SELECTs (median µs)",
+            f"{small['count_read']['sql_us']:.1f}",
+            f"{large['count_read']['sql_us']:.1f}",
+            "same at both sizes",
+            _ok(large["count_read"]["sql_us"] < 3 * small["count_read"]["sql_us"] + 5),
+        ),
+        (
+            "Count read through aiosqlite, as the server does (median µs)",
+            f"{small['count_read']['aiosqlite_us']:.0f}",
+            f"{large['count_read']['aiosqlite_us']:.0f}",
+            "same at both sizes",
+            _ok(large["count_read"]["aiosqlite_us"] < 3 * small["count_read"]["aiosqlite_us"] + 50),
+        ),
+        (
+            "Counter over HTTP, wrk 32 connections (req/s)",
+            f"{small['counter_http']['rps']:,.0f}",
+            f"{large['counter_http']['rps']:,.0f}",
+            "same at both sizes",
+            _ok(large["counter_http"]["rps"] > 0.7 * small["counter_http"]["rps"]),
+        ),
+        (
+            "`widget-server stats --json`, whole process (s)",
+            f"{small['stats_cli']['seconds']:.2f}",
+            f"{large['stats_cli']['seconds']:.2f}",
+            "< 1 s",
+            _ok(large["stats_cli"]["seconds"] < 1),
+        ),
+        (
+            "Embed page, first answer from a cold server (s)",
+            f"{small['embed_page']['first']:.3f}",
+            f"{large['embed_page']['first']:.3f}",
+            "< 1 s",
+            _ok(large["embed_page"]["first"] < 1),
+        ),
+        (
+            "Embed page, median / worst of 29 more (ms)",
+            f"{small['embed_page']['median'] * 1000:.1f} / {small['embed_page']['max'] * 1000:.1f}",
+            f"{large['embed_page']['median'] * 1000:.1f} / {large['embed_page']['max'] * 1000:.1f}",
+            "< 1 s",
+            _ok(large["embed_page"]["max"] < 1),
+        ),
+        (
+            "`widget-server export`: time (s) / peak memory (MB)",
+            f"{small['export_cli']['seconds']:.2f} / {small['export_cli']['peak_mb']:.0f}",
+            f"{export['seconds']:.1f} / {export['peak_mb']:.0f}",
+            "streams",
+            "—",
+        ),
+        (
+            "Export's memory growth over the same command doing `stats` (MB)",
+            f"{small['export_cli']['growth_mb']:.1f}",
+            f"{export['growth_mb']:.1f}",
+            "< 50 MB",
+            _ok(export["growth_mb"] < 50),
+        ),
+        (
+            "Server resident memory while the export runs: before → after (MB)",
+            f"{small['server_during_export']['before']:.0f} → {small['server_during_export']['after']:.0f}",
+            f"{large['server_during_export']['before']:.0f} → {large['server_during_export']['after']:.0f}",
+            "grows < 50 MB",
+            _ok(large["server_during_export"]["after"] - large["server_during_export"]["before"] < 50),
+        ),
+        (
+            "Server resident memory after signing, embed and counter load: now / peak (MB)",
+            f"{small['server_after_load']['rss']:.0f} / {small['server_after_load']['peak']:.0f}",
+            f"{large['server_after_load']['rss']:.0f} / {large['server_after_load']['peak']:.0f}",
+            "< 150 MB",
+            _ok(large["server_after_load"]["peak"] < 150),
+        ),
     ]
     lines = [
         f"Run on {m['date']}: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, SQLite {m['sqlite']}."
@@ -262,8 +318,9 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from .run import write_markdown
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.scale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--signatures", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=3, help="seconds of wrk load per step")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")

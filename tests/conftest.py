@@ -235,9 +235,7 @@ class Signer:
 
 
 @pytest.fixture
-def make_client(
-    make_settings: Callable[..., Settings], clock: FakeClock
-) -> Iterator[Callable[..., TestClient]]:
+def make_client(make_settings: Callable[..., Settings], clock: FakeClock) -> Iterator[Callable[..., TestClient]]:
     """make_client(settings or **setting_overrides, host=client address) → a TestClient whose
     lifespan has run."""
     opened: list[TestClient] = []

@@ -239,7 +239,7 @@ class WidgetServer(Server):
         return done.stdout
 
     def stats(self, slug: str) -> dict[str, Any]:
-        return json.loads(self.cli("stats", slug, "--json"))  # type: ignore[no-any-return]
+        return json.loads(self.cli("stats", slug, "--json"))
 
     def exported(self, slug: str, email: str) -> dict[str, str]:
         """The CSV export's row for one signer."""

@@ -31,9 +31,16 @@ SECONDS = 60.0
 
 async def cli(pledge: Pledge, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "widget_server.cli", *args, "--db", str(pledge.database),
-        cwd=ROOT, env={**os.environ, **pledge.env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "widget_server.cli",
+        *args,
+        "--db",
+        str(pledge.database),
+        cwd=ROOT,
+        env={**os.environ, **pledge.env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=SECONDS)
     assert process.returncode is not None
@@ -109,9 +116,7 @@ async def staff_while_signing(server: Server, pledge: Pledge, backup: Path) -> S
 
     limits = httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS)
     async with httpx.AsyncClient(base_url=server.url, timeout=20.0, limits=limits) as client:
-        await asyncio.wait_for(
-            asyncio.gather(staff(), *(signer(client, n) for n in range(WORKERS))), timeout=SECONDS
-        )
+        await asyncio.wait_for(asyncio.gather(staff(), *(signer(client, n) for n in range(WORKERS))), timeout=SECONDS)
     return surge
 
 

@@ -26,11 +26,33 @@ def test_one_command_measures_ours_against_the_ceiling_and_writes_the_report(tmp
     )
     figures = tmp_path / "figures.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--duration", "1", "--rounds", "2", "--warmup", "0",
-         "--connections", "4",
-         "--scenarios", "sign_json,counter", "--with-headers-ceiling", "--scale-signatures", "1000",
-         "--output", str(report), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--duration",
+            "1",
+            "--rounds",
+            "2",
+            "--warmup",
+            "0",
+            "--connections",
+            "4",
+            "--scenarios",
+            "sign_json,counter",
+            "--with-headers-ceiling",
+            "--scale-signatures",
+            "1000",
+            "--output",
+            str(report),
+            "--json",
+            str(figures),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 

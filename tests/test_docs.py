@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -24,6 +25,19 @@ def test_ci_runs_the_readmes_test_command() -> None:
 
 def test_every_cli_command_is_in_the_readme() -> None:
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for name in commands:
+    [commands] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for name in commands.choices:
         assert f"widget-server {name}" in README, name
+
+
+def _how_it_is_built() -> str:
+    return README.split("## How it is built", 1)[1].split("\n## ", 1)[0]
+
+
+def test_how_it_is_built_lists_every_module_with_its_job() -> None:
+    package = ROOT / "widget_server"
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if p.name != "__init__.py"}
+    entries = dict(re.findall(r"^\s*- `([\w/]+\.py)`: (.+)$", _how_it_is_built(), re.M))
+    assert sorted(modules - set(entries)) == []  # every module is listed …
+    assert sorted(set(entries) - modules) == []  # … and nothing that is gone
+    assert all(len(job.split()) >= 3 for job in entries.values())  # each with its job in words

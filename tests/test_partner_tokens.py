@@ -8,12 +8,15 @@ from tests.conftest import PARTNER_ORIGIN, Signer, make_partner, make_pledge, on
 from widget_server.messages import REVOKED, ROTATED, TAMPERED
 from widget_server.services import partners
 
+# Storage-facing behaviour: also run on PostgreSQL when the tests have one.
+pytestmark = pytest.mark.both_engines
 
-def rotate(settings, name: str = "Riverside") -> partners.PartnerCredentials:  # type: ignore[no-untyped-def]
+
+def rotate(settings, name: str = "Riverside") -> partners.PartnerCredentials:
     return on_db(settings, lambda store: partners.rotate_partner(store, settings, "data-firewall", name))
 
 
-def revoke(settings, name: str = "Riverside") -> None:  # type: ignore[no-untyped-def]
+def revoke(settings, name: str = "Riverside") -> None:
     on_db(settings, lambda store: partners.revoke_partner(store, "data-firewall", name))
 
 
@@ -30,13 +33,13 @@ def tampered_versions(token: str) -> list[str]:
 
 
 @pytest.fixture
-def setup(settings, make_client, clock):  # type: ignore[no-untyped-def]
+def setup(settings, make_client, clock):
     make_pledge(settings)
     creds = make_partner(settings)
     return settings, make_client(settings), clock, creds
 
 
-def test_tampered_token_is_refused_with_a_sentence_and_no_framing(setup) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_token_is_refused_with_a_sentence_and_no_framing(setup) -> None:
     _, client, clock, creds = setup
     for bad in tampered_versions(creds.token):
         page = Signer(client, clock, token=bad).embed()
@@ -48,7 +51,7 @@ def test_tampered_token_is_refused_with_a_sentence_and_no_framing(setup) -> None
         assert count.json()["error"]["message"] == TAMPERED
 
 
-def test_rotated_out_token_is_refused_and_the_new_one_works(setup) -> None:  # type: ignore[no-untyped-def]
+def test_rotated_out_token_is_refused_and_the_new_one_works(setup) -> None:
     settings, client, clock, old = setup
     new = rotate(settings)
     assert new.token != old.token
@@ -64,7 +67,7 @@ def test_rotated_out_token_is_refused_and_the_new_one_works(setup) -> None:  # t
     }
 
 
-def test_revoked_partner_is_refused_and_cannot_sign_with_an_open_form(setup) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_partner_is_refused_and_cannot_sign_with_an_open_form(setup) -> None:
     settings, client, clock, creds = setup
     signer = Signer(client, clock, token=creds.token)
     page = signer.embed()  # a supporter opened the form before the revocation
@@ -83,14 +86,14 @@ def test_revoked_partner_is_refused_and_cannot_sign_with_an_open_form(setup) -> 
     assert REVOKED in answer.text.replace("&#39;", "'")
 
 
-def test_rotation_reinstates_a_revoked_partner(setup) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_reinstates_a_revoked_partner(setup) -> None:
     settings, client, clock, _ = setup
     revoke(settings)
     creds = rotate(settings)
     assert Signer(client, clock, token=creds.token).sign().status_code == 200
 
 
-def test_token_for_another_pledge_is_refused(setup) -> None:  # type: ignore[no-untyped-def]
+def test_token_for_another_pledge_is_refused(setup) -> None:
     settings, client, clock, creds = setup
     make_pledge(settings, slug="other-pledge", title="Other")
     page = Signer(client, clock, slug="other-pledge", token=creds.token).embed()
@@ -98,7 +101,7 @@ def test_token_for_another_pledge_is_refused(setup) -> None:  # type: ignore[no-
     assert "belongs to a different pledge" in page.text
 
 
-def test_revocation_reaches_a_running_server_within_the_cache_time(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_revocation_reaches_a_running_server_within_the_cache_time(make_settings, make_client, clock) -> None:
     settings = make_settings(cache_seconds=2.0)
     make_pledge(settings)
     creds = make_partner(settings)

@@ -189,7 +189,7 @@ def test_sanitising_twice_changes_nothing() -> None:
     assert sanitise(once) == once
 
 
-def test_a_hostile_statement_is_inert_in_the_embed_page(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_hostile_statement_is_inert_in_the_embed_page(settings, make_client, clock) -> None:
     """End to end: staff rich text is sanitised when saved, so the page a supporter sees is clean."""
     hostile = (
         '<p onclick="steal()">Sign <script>alert(1)</script><a href="javascript:alert(2)">here</a>'

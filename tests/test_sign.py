@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PARTNER_ORIGIN, Signer, fields_of, form_token_of, make_partner, make_pledge, rows, stats
+from tests.conftest import (
+    PARTNER_ORIGIN,
+    FakeClock,
+    Signer,
+    fields_of,
+    form_token_of,
+    make_partner,
+    make_pledge,
+    rows,
+    stats,
+)
+
+# Storage-facing behaviour: also run on PostgreSQL when the tests have one.
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
-def partner_signer(settings, make_client, clock) -> Signer:  # type: ignore[no-untyped-def]
+def partner_signer(settings, make_client, clock) -> Signer:
     make_pledge(settings)
     creds = make_partner(settings)
     return Signer(make_client(settings), clock, token=creds.token, parent=PARTNER_ORIGIN)
 
 
 @pytest.fixture
-def direct_signer(settings, make_client, clock) -> Signer:  # type: ignore[no-untyped-def]
+def direct_signer(settings, make_client, clock) -> Signer:
     make_pledge(settings)
     return Signer(make_client(settings), clock)
 
@@ -38,7 +51,7 @@ def test_embed_page_has_the_pledge_the_form_and_the_privacy_notice(partner_signe
     assert "set-cookie" not in page.headers
 
 
-def test_embed_grants_framing_to_exactly_the_partners_origins(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_embed_grants_framing_to_exactly_the_partners_origins(settings, make_client, clock) -> None:
     make_pledge(settings)
     creds = make_partner(settings, origins=("https://a.example", "https://b.example:8443"))
     page = Signer(make_client(settings), clock, token=creds.token).embed()
@@ -54,7 +67,7 @@ def test_direct_page_without_a_token_is_not_frameable_by_default(direct_signer: 
     assert page.headers["x-frame-options"] == "DENY"
 
 
-def test_direct_page_may_be_framed_by_the_campaigns_own_sites(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_direct_page_may_be_framed_by_the_campaigns_own_sites(make_settings, make_client, clock) -> None:
     settings = make_settings(direct_frame_origins=("https://campaign.example",))
     make_pledge(settings)
     page = Signer(make_client(settings), clock).embed()
@@ -93,7 +106,7 @@ def test_direct_signature_is_counted_as_direct(settings, direct_signer: Signer) 
     assert direct_signer.client.get("/api/pledges/data-firewall/count").json() == {"total": 1}
 
 
-def test_two_partners_and_direct_traffic_are_split(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_two_partners_and_direct_traffic_are_split(settings, make_client, clock) -> None:
     make_pledge(settings)
     first = make_partner(settings, name="Riverside")
     second = make_partner(settings, name="Northgate Nurses", origins=("https://nurses.example",))
@@ -160,7 +173,7 @@ def test_each_invalid_field_is_explained_next_to_it_and_input_is_kept(
     settings, partner_signer: Signer, fields: dict[str, str], field: str, message: str
 ) -> None:
     sent = {"organisation": "Hill School", **fields}
-    answer = partner_signer.sign(**sent)
+    answer = partner_signer.sign(json=False, wait=5.0, **sent)
     assert answer.status_code == 400
     assert message in answer.text
     inputs = fields_of(answer.text)
@@ -170,7 +183,7 @@ def test_each_invalid_field_is_explained_next_to_it_and_input_is_kept(
     assert inputs["organisation"]["value"] == sent["organisation"]
     assert rows(settings) == []
 
-    as_json = partner_signer.sign(json=True, **fields)
+    as_json = partner_signer.sign(json=True, wait=5.0, **fields)
     assert as_json.status_code == 400
     assert message in as_json.json()["errors"][field]
     assert as_json.json()["form_token"]
@@ -183,10 +196,10 @@ def test_text_is_normalised_before_it_is_stored(settings, partner_signer: Signer
     assert row["occupation"] == "nurse"
 
 
-def test_the_no_javascript_path_is_a_plain_form_post(partner_signer: Signer) -> None:
+def test_the_no_javascript_path_is_a_plain_form_post(partner_signer: Signer, clock: FakeClock) -> None:
     page = partner_signer.embed()
     assert 'method="post" action="/embed/data-firewall/sign"' in page.text
-    partner_signer.clock.advance(5)
+    clock.advance(5)
     answer = partner_signer.client.post(
         "/embed/data-firewall/sign",
         data={"name": "No Script", "email": "ns@example.org", "form_token": form_token_of(page.text)},
@@ -198,7 +211,7 @@ def test_the_no_javascript_path_is_a_plain_form_post(partner_signer: Signer) -> 
     assert answer.headers["content-security-policy"].endswith(f"frame-ancestors {PARTNER_ORIGIN}")
 
 
-def test_partner_opt_in_is_kept_only_for_partner_signatures(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_partner_opt_in_is_kept_only_for_partner_signatures(settings, make_client, clock) -> None:
     make_pledge(settings)
     creds = make_partner(settings)
     client = make_client(settings)
@@ -214,3 +227,18 @@ def test_unknown_pledge_is_a_clear_404(partner_signer: Signer) -> None:
     api = partner_signer.client.get("/api/pledges/no-such-pledge/count")
     assert api.status_code == 404
     assert api.json() == {"error": {"status": 404, "message": "There is no pledge at this address."}}
+
+
+def test_a_question_the_pledge_does_not_ask_is_not_stored_even_when_posted(settings, make_client, clock) -> None:
+    from tests.conftest import on_db
+    from widget_server.services.pledge_settings import edit_pledge
+
+    make_pledge(settings)
+    on_db(settings, lambda store: edit_pledge(store, "data-firewall", optional_fields=["occupation"]))
+    client = make_client(settings)
+    form = Signer(client, clock).embed().text
+    assert 'name="organisation"' not in form and 'name="occupation"' in form
+    answer = Signer(client, clock).sign(occupation="Nurse", organisation="Hand-made Post Ltd")
+    assert answer.status_code == 200
+    row = rows(settings)[0]
+    assert (row["occupation"], row["organisation"]) == ("Nurse", "")

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from widget_server import messages
 from widget_server.core.signform import normalise_email
@@ -124,7 +124,8 @@ def cmd_stats(args: argparse.Namespace) -> None:
         print(json.dumps(stats, indent=2))
         return
     print(f"{stats['pledge']}: {stats['total']:,} signatures ({stats['direct']:,} direct)")
-    for partner in stats["partners"]:
+    # reports.stats builds "partners" as this list; its declared type is the JSON-shaped dict.
+    for partner in cast(list[dict[str, Any]], stats["partners"]):
         flag = " (revoked)" if partner["revoked"] else ""
         print(f"  {partner['count']:>9,}  {partner['name']}{flag}")
 
@@ -166,7 +167,7 @@ def cmd_person_export(args: argparse.Namespace) -> None:
 
 def cmd_person_erase(args: argparse.Namespace) -> None:
     erased = _on_db(args, lambda store, _: people.erase_person(store, args.email))
-    print(f"Erased {erased} signature{'s' if erased != 1 else ''}; counts are corrected to match.")
+    print(messages.erased(erased.signatures, erased.scrubbed))
 
 
 def cmd_migrate_to(args: argparse.Namespace) -> None:
@@ -178,8 +179,10 @@ def cmd_migrate_to(args: argparse.Namespace) -> None:
 
     moved = asyncio.run(go())
     target = store_for(args.url).location
-    print(f"Copied {moved.rows['signatures']:,} signatures, {moved.rows['partners']:,} partners and"
-          f" {moved.rows['pledges']:,} pledges to {target}; the counts equal the rows there.")
+    print(
+        f"Copied {moved.rows['signatures']:,} signatures, {moved.rows['partners']:,} partners and"
+        f" {moved.rows['pledges']:,} pledges to {target}; the counts equal the rows there."
+    )
     print("Set WIDGET_DB to that URL to serve from it.")
 
 
@@ -310,11 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        parent: Any, name: str, handler: Callable[[argparse.Namespace], None], help: str
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Callable[[argparse.Namespace], None],
+        help: str,
     ) -> argparse.ArgumentParser:
         sub = parent.add_parser(name, help=help, description=help)
         sub.add_argument(
-            "--db", metavar="URL", type=database_path,
+            "--db",
+            metavar="URL",
+            type=database_path,
             help="a SQLite file, sqlite:///path or postgresql://… (default: $WIDGET_DB)",
         )
         sub.set_defaults(handler=handler)
@@ -324,11 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=port_number, default=8000)
     serve.add_argument(
-        "--workers", type=int, default=None, metavar="N",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
         help="server processes sharing the port (default: $WIDGET_WORKERS or 1); more than one needs PostgreSQL",
     )
     move = command(
-        commands, "migrate-to", cmd_migrate_to,
+        commands,
+        "migrate-to",
+        cmd_migrate_to,
         "Copy everything into another, empty database (SQLite to PostgreSQL or back), then check it.",
     )
     move.add_argument("url", help="the target: postgresql://user:password@host:port/database, or a SQLite path")

@@ -20,7 +20,7 @@ from widget_server.web.app import create_app
 # ---------------------------------------------------------------- expiry and fill time
 
 
-def test_an_expired_form_is_re_rendered_with_input_kept_and_nothing_stored(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_form_is_re_rendered_with_input_kept_and_nothing_stored(settings, signer: Signer, clock) -> None:
     form = signer.form()
     clock.advance(settings.form_token_hours * 3600 + 1)
     answer = signer.post(form, occupation="Nurse", organisation="Hill Clinic")
@@ -36,7 +36,7 @@ def test_an_expired_form_is_re_rendered_with_input_kept_and_nothing_stored(setti
     assert rows(settings)[0]["partner_id"] is not None
 
 
-def test_the_form_lifetime_is_configurable(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_form_lifetime_is_configurable(make_settings, make_client, clock) -> None:
     settings = make_settings(form_token_hours=0.5)
     make_pledge(settings)
     signer = Signer(make_client(settings), clock)
@@ -50,7 +50,7 @@ def test_the_form_lifetime_is_configurable(make_settings, make_client, clock) ->
     assert [r["email"] for r in rows(settings)] == ["in-time@example.org"]
 
 
-def test_a_form_sent_too_soon_is_re_rendered_with_a_message_and_input_kept(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_sent_too_soon_is_re_rendered_with_a_message_and_input_kept(settings, signer: Signer, clock) -> None:
     """Never a silent drop: a fast human is asked to press Sign again, and loses nothing."""
     form = signer.form()
     clock.advance(settings.min_fill_seconds - 0.5)
@@ -70,7 +70,7 @@ def test_a_form_sent_too_soon_is_re_rendered_with_a_message_and_input_kept(setti
     assert len(rows(settings)) == 1
 
 
-def test_a_form_sent_too_soon_as_json_gets_the_message_and_a_fresh_token(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_sent_too_soon_as_json_gets_the_message_and_a_fresh_token(settings, signer: Signer, clock) -> None:
     form = signer.form()
     clock.advance(1)
     answer = signer.post(form, json=True)
@@ -86,24 +86,26 @@ def test_a_form_sent_too_soon_as_json_gets_the_message_and_a_fresh_token(setting
 # ---------------------------------------------------------------- honeypot
 
 
-def test_honeypot_stores_nothing_and_answers_like_a_person(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_honeypot_stores_nothing_and_answers_like_a_person(settings, signer: Signer, clock) -> None:
     form = signer.form()
     clock.advance(5)
     person = signer.post(form, email="person@example.org", name="Sam")
     person_again = signer.post(form, email="person@example.org", name="Sam")
     bot = signer.post(form, email="bot@example.org", name="Sam", website="https://spam.example")
-    assert person.status_code == bot.status_code == 200
-    assert bot.text == person_again.text  # same page, same count: the bot learns nothing
-    person_json = signer.post(form, json=True, email="person@example.org")
+    # The bot's thank-you counts it, as a newcomer's counts them: it cannot see it was caught.
+    newcomer = signer.post(form, email="newcomer@example.org", name="Sam")
+    assert person.status_code == person_again.status_code == bot.status_code == 200
+    assert bot.text == newcomer.text != person_again.text
     bot_json = signer.post(form, json=True, email="bot2@example.org", website="x")
-    assert bot_json.json() == person_json.json() == {"status": "signed", "total": 1}
-    assert [r["email"] for r in rows(settings)] == ["person@example.org"]
+    newcomer_json = signer.post(form, json=True, email="newcomer2@example.org")
+    assert bot_json.json() == newcomer_json.json() == {"status": "signed", "total": 3}
+    assert [r["email"] for r in rows(settings)] == [f"{n}@example.org" for n in ("person", "newcomer", "newcomer2")]
 
 
 # ---------------------------------------------------------------- rate limits
 
 
-def test_client_rate_limit_answers_429_with_retry_after_and_recovers(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_client_rate_limit_answers_429_with_retry_after_and_recovers(make_settings, make_client, clock) -> None:
     settings = make_settings(rate_limit="3/minute")
     make_pledge(settings)
     signer = Signer(make_client(settings), clock)
@@ -125,7 +127,7 @@ def test_client_rate_limit_answers_429_with_retry_after_and_recovers(make_settin
     assert len(rows(settings)) == 4
 
 
-def test_partner_rate_limit_covers_all_its_clients(make_settings, client_at, clock) -> None:  # type: ignore[no-untyped-def]
+def test_partner_rate_limit_covers_all_its_clients(make_settings, client_at, clock) -> None:
     """Many clients (a botnet, or a newsletter surge) share one partner's limit."""
     settings = make_settings(partner_rate_limit="3/minute", trusted_proxies=(PROXY,))
     make_pledge(settings)
@@ -154,7 +156,7 @@ def test_partner_rate_limit_covers_all_its_clients(make_settings, client_at, clo
     assert {p["name"]: p["count"] for p in stats(settings)["partners"]} == {"Riverside": 3, "Other": 1}
 
 
-def test_shipped_default_stops_one_client_posting_120_signatures_in_a_minute(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_default_stops_one_client_posting_120_signatures_in_a_minute(settings, make_client, clock) -> None:
     assert settings.rate_limit == Settings().rate_limit  # the shipped default, not a test override
     make_pledge(settings)
     signer = Signer(make_client(settings), clock)
@@ -171,7 +173,7 @@ def test_shipped_default_stops_one_client_posting_120_signatures_in_a_minute(set
     assert stats(settings)["total"] == accepted
 
 
-def test_rate_limit_off_lets_a_load_test_through(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_off_lets_a_load_test_through(make_settings, make_client, clock) -> None:
     settings = make_settings(rate_limit="off", partner_rate_limit="off")
     make_pledge(settings)
     token = make_partner(settings).token
@@ -194,7 +196,7 @@ def test_a_bad_rate_limit_setting_is_refused_at_start(make_settings, text: str) 
 # ---------------------------------------------------------------- clients behind proxies
 
 
-def test_forwarded_for_is_ignored_unless_it_comes_from_a_configured_proxy(make_settings, client_at, clock) -> None:  # type: ignore[no-untyped-def]
+def test_forwarded_for_is_ignored_unless_it_comes_from_a_configured_proxy(make_settings, client_at, clock) -> None:
     """Without a proxy list, a client cannot dodge its limit by inventing X-Forwarded-For."""
     settings = make_settings(rate_limit="2/minute")
     make_pledge(settings)
@@ -208,7 +210,7 @@ def test_forwarded_for_is_ignored_unless_it_comes_from_a_configured_proxy(make_s
     assert len(rows(settings)) == 2
 
 
-def test_forwarded_for_from_a_trusted_proxy_names_the_client(make_settings, client_at, clock) -> None:  # type: ignore[no-untyped-def]
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(make_settings, client_at, clock) -> None:
     settings = make_settings(rate_limit="1/minute", trusted_proxies=("10.0.0.0/8",))
     make_pledge(settings)
     signer = Signer(client_at(settings, PROXY), clock)
@@ -222,7 +224,7 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(make_settings, clie
     assert [a.status_code for a in (first, other, again, forged)] == [200, 200, 429, 429]
 
 
-def test_ipv6_clients_are_limited_per_64_network(make_settings, client_at, clock) -> None:  # type: ignore[no-untyped-def]
+def test_ipv6_clients_are_limited_per_64_network(make_settings, client_at, clock) -> None:
     """One home connection gets a whole /64 and could take a new address for every post."""
     settings = make_settings(rate_limit="1/minute", trusted_proxies=(PROXY,))
     make_pledge(settings)

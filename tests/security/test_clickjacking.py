@@ -17,7 +17,7 @@ from widget_server.web.edge.headers import csp
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_embed_pages_may_be_framed_by_exactly_the_partners_origins(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_embed_pages_may_be_framed_by_exactly_the_partners_origins(settings, make_client, clock) -> None:
     make_pledge(settings)
     creds = make_partner(settings, origins=("https://a.example", "https://b.example:8443"))
     client = make_client(settings)
@@ -37,7 +37,7 @@ def test_embed_pages_may_be_framed_by_exactly_the_partners_origins(settings, mak
     assert frame_ancestors(invalid) == expected
 
 
-def test_no_response_grants_framing_to_everyone(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_no_response_grants_framing_to_everyone(settings, make_client, clock) -> None:
     make_pledge(settings)
     creds = make_partner(settings)
     client = make_client(settings)
@@ -65,7 +65,7 @@ def test_no_response_grants_framing_to_everyone(settings, make_client, clock) ->
         assert ancestors in ("'none'", PARTNER_ORIGIN), answer.url
 
 
-def test_a_wildcard_in_the_direct_frame_setting_grants_no_framing(make_settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_wildcard_in_the_direct_frame_setting_grants_no_framing(make_settings) -> None:
     """Refused at start-up with a sentence; and csp() itself would drop it anyway."""
     from widget_server.errors import ConfigError
     from widget_server.web.app import create_app
@@ -78,7 +78,7 @@ def test_a_wildcard_in_the_direct_frame_setting_grants_no_framing(make_settings)
     assert csp(("*", "https://*", "https://campaign.example")).endswith("frame-ancestors https://campaign.example")
 
 
-def test_pages_other_than_the_widget_are_never_frameable(settings, make_client) -> None:  # type: ignore[no-untyped-def]
+def test_pages_other_than_the_widget_are_never_frameable(settings, make_client) -> None:
     """There are no staff pages yet; every page that is not the widget gets the staff-page rule."""
     make_pledge(settings)
     client = make_client(settings)
@@ -172,7 +172,7 @@ def test_frame_messages_name_the_exact_parent_origin(signer: Signer) -> None:
     assert '"*"' not in widget_js and "'*'" not in widget_js
 
 
-def test_a_refusal_after_the_form_is_read_is_shown_inside_the_partners_frame(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_refusal_after_the_form_is_read_is_shown_inside_the_partners_frame(make_settings, make_client, clock) -> None:
     """Without JavaScript the answer replaces the frame's page: framing it 'none' would show a
     blocked frame instead of the sentence."""
     settings = make_settings(rate_limit="1/minute")

@@ -40,7 +40,7 @@ def _all_bytes(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
-def test_no_raw_ip_or_email_in_the_database_or_the_logs(make_settings, client_at, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_no_raw_ip_or_email_in_the_database_or_the_logs(make_settings, client_at, clock, caplog) -> None:
     caplog.set_level(logging.INFO)  # the level `widget-server serve` logs at
     settings = make_settings(rate_limit="3/minute", trusted_proxies=(PROXY,))
     make_pledge(settings)
@@ -115,7 +115,7 @@ def test_the_real_server_keeps_client_ips_and_emails_out_of_its_logs(tmp_path: P
 # ---------------------------------------------------------------- caches, cookies, answers
 
 
-def test_answers_with_a_signers_details_are_never_cached(signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_answers_with_a_signers_details_are_never_cached(signer: Signer, clock) -> None:
     """The thank-you and re-rendered form hold a name and email: no shared cache may keep them."""
     client, token = signer.client, signer.token
     form = signer.form()
@@ -130,7 +130,7 @@ def test_answers_with_a_signers_details_are_never_cached(signer: Signer, clock) 
         assert answer.headers["cache-control"] == "no-store", answer.url
 
 
-def test_no_cookie_from_embed_sign_or_count(signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_no_cookie_from_embed_sign_or_count(signer: Signer, clock) -> None:
     client, token = signer.client, signer.token
     page = signer.embed()
     form = form_token_of(page.text)
@@ -152,7 +152,7 @@ def test_no_cookie_from_embed_sign_or_count(signer: Signer, clock) -> None:  # t
     assert not client.cookies
 
 
-def test_a_person_signing_is_not_told_whether_an_address_already_signed(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_signing_is_not_told_whether_an_address_already_signed(settings, signer: Signer, clock) -> None:
     """No enumeration: the second signature with an address answers exactly like the first."""
     form = signer.form()
     clock.advance(5)
@@ -163,7 +163,7 @@ def test_a_person_signing_is_not_told_whether_an_address_already_signed(settings
     assert len(rows(settings)) == 1
 
 
-def test_an_unexpected_error_still_carries_the_security_headers(settings, client_at, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_unexpected_error_still_carries_the_security_headers(settings, client_at, monkeypatch) -> None:
     """A bug must not be the one answer without nosniff and framing rules, nor leak its details."""
     make_pledge(settings)
     client = client_at(settings, "198.51.100.1", raise_server_exceptions=False)

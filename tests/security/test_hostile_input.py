@@ -554,7 +554,7 @@ def test_no_count_drifts_from_its_rows(world: World, index: int) -> None:
     assert world.client.get(f"/api/pledges/{walk.slug}/count").json() == {"total": total}, walk.label
 
 
-def test_staff_written_plain_text_is_escaped_too(settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_staff_written_plain_text_is_escaped_too(settings, make_client, clock) -> None:
     """The pledge title and a partner's name are plain text as well: escaped wherever shown."""
     title = '</title><script>alert("title")</script>'
     partner_name = "<img src=x onerror=alert('partner')> & Co"

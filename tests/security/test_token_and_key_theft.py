@@ -16,14 +16,14 @@ from widget_server.errors import Invalid
 from widget_server.messages import TAMPERED
 from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.services import partners, pledges
-from widget_server.storage.store import open_store
 from widget_server.settings import Settings
+from widget_server.storage.store import open_store
 
 # The rotation's keys: 32 bytes or more, as every signing key must be (settings.MIN_KEY_BYTES).
 OLD_KEY, NEW_KEY, OLDER_KEY = (name.ljust(32, ".") for name in ("old-key", "new-key", "older-key"))
 
 
-def test_key_rotation_accepts_fallback_keys_and_signs_with_the_newest(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_key_rotation_accepts_fallback_keys_and_signs_with_the_newest(make_settings, make_client, clock) -> None:
     old = make_settings(secret_key=OLD_KEY)
     make_pledge(old)
     creds = make_partner(old)
@@ -80,7 +80,7 @@ def test_fallback_keys_come_from_the_environment() -> None:
     assert Tokens(settings.signing_keys()).read_form_token(token).pledge_id == 1
 
 
-def test_hsts_over_https_and_behind_a_trusted_proxy_only(make_settings, client_at) -> None:  # type: ignore[no-untyped-def]
+def test_hsts_over_https_and_behind_a_trusted_proxy_only(make_settings, client_at) -> None:
     settings = make_settings(trusted_proxies=(PROXY,))
     make_pledge(settings)
     direct_https = client_at(settings, "198.51.100.1", base_url="https://testserver")

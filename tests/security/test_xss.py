@@ -15,7 +15,7 @@ from tests.security.conftest import SLUG, assert_security_headers, unescaped
 from widget_server.messages import TOO_LARGE
 
 
-def test_security_headers_on_every_response(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_security_headers_on_every_response(make_settings, make_client, clock) -> None:
     settings = make_settings(rate_limit="4/minute")
     make_pledge(settings)
     creds = make_partner(settings)
@@ -59,7 +59,7 @@ def test_security_headers_on_every_response(make_settings, make_client, clock) -
 # ---------------------------------------------------------------- bodies
 
 
-def test_bodies_over_the_limit_get_413_before_being_read(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_bodies_over_the_limit_get_413_before_being_read(settings, signer: Signer, clock) -> None:
     client = signer.client
     assert isinstance(client, TestClient)  # its ASGI app is called directly below
     form = signer.form()
@@ -111,7 +111,7 @@ def test_bodies_over_the_limit_get_413_before_being_read(settings, signer: Signe
     assert sent[0]["status"] == 413
 
 
-def test_a_streamed_body_over_the_limit_gets_413(settings, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+def test_a_streamed_body_over_the_limit_gets_413(settings, signer: Signer) -> None:
     """No Content-Length (chunked): counted as it arrives, refused once past the limit."""
     client = signer.client
 
@@ -126,7 +126,7 @@ def test_a_streamed_body_over_the_limit_gets_413(settings, signer: Signer) -> No
     assert rows(settings) == []
 
 
-def test_a_body_with_no_length_is_still_metered_beyond_http_1(settings, signer: Signer) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_with_no_length_is_still_metered_beyond_http_1(settings, signer: Signer) -> None:
     """HTTP/1 requests without Content-Length or Transfer-Encoding have no body, so they pass
     unwrapped; under another protocol version (HTTP/2 behind some ASGI servers) a body needs no
     announcement, and must still be cut off at the limit."""
@@ -167,7 +167,7 @@ def test_a_body_with_no_length_is_still_metered_beyond_http_1(settings, signer: 
     assert rows(settings) == []
 
 
-def test_a_form_with_more_fields_than_ours_is_refused(settings, signer: Signer, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_form_with_more_fields_than_ours_is_refused(settings, signer: Signer, clock) -> None:
     form = signer.form()
     clock.advance(5)
     extra = {f"extra{i}": "x" for i in range(20)}
@@ -178,7 +178,7 @@ def test_a_form_with_more_fields_than_ours_is_refused(settings, signer: Signer, 
     assert signer.post(form, json=True, headers=None, **dict(list(extra.items())[:10])).status_code == 200  # 15 in all
 
 
-def test_the_body_limit_is_configurable(make_settings, make_client, clock) -> None:  # type: ignore[no-untyped-def]
+def test_the_body_limit_is_configurable(make_settings, make_client, clock) -> None:
     settings = make_settings(max_body_bytes=1024)
     make_pledge(settings)
     signer = Signer(make_client(settings), clock)

@@ -20,6 +20,9 @@ from tests.staff.conftest import (
 from widget_server.core.models import Partner, Pledge
 from widget_server.settings import Settings
 
+# Storage-facing behaviour: also run on PostgreSQL when the tests have one.
+pytestmark = pytest.mark.both_engines
+
 SLUG = "data-firewall"
 
 
@@ -675,7 +678,9 @@ def test_a_burst_is_previewed_then_invalidated_with_counts_corrected(
     assert match, panel
     hour = match.group(1)
     expected = rows(
-        settings, f"SELECT COUNT(*) AS n FROM signatures WHERE client_mark = 'c1' AND created_at LIKE '{hour}%'"
+        settings,
+        f"SELECT COUNT(*) AS n FROM signatures WHERE client_mark = 'c1' AND created_at >= '{hour}:00:00Z'"
+        f" AND created_at <= '{hour}:59:59Z'",
     )[0]["n"]
     asked = staff.post(f"/admin/pledges/{SLUG}/abuse/invalidate", {"hour": hour, "kind": "client", "value": "c1"})
     assert f"Remove {expected} signatures?" in asked.text
@@ -701,8 +706,9 @@ def test_signatures_through_the_widget_carry_a_client_mark_not_an_address(
     marks = [r["client_mark"] for r in rows(settings)]
     assert len(set(marks)) == 1 and len(marks[0]) == 32
     assert "203.0.113.7" not in marks[0]
-    with open(settings.database, "rb") as raw:
-        assert b"203.0.113.7" not in raw.read()
+    if not isinstance(settings.database, str):  # the SQLite file itself holds no address either
+        with open(settings.database, "rb") as raw:
+            assert b"203.0.113.7" not in raw.read()
 
 
 # Accounts and the audit log ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ class CountingStore(SQLiteStore):
             await self.hold.wait()
         return found
 
-    async def pledge_by_slug(self, slug: str):  # type: ignore[no-untyped-def]
+    async def pledge_by_slug(self, slug: str):
         self.pledge_reads += 1
         return await super().pledge_by_slug(slug)
 

@@ -9,7 +9,7 @@ import pytest
 from widget_server.core.models import NewSignature, Pledge
 from widget_server.errors import Unavailable
 from widget_server.storage.store import BatchResult, Store, open_store
-from widget_server.storage.writer import SignatureWriter
+from widget_server.storage.writer import SignatureWriter, WriteResult
 
 
 def signature(email: str) -> NewSignature:
@@ -64,7 +64,7 @@ def test_a_failing_cache_update_does_not_stop_the_writer(store_url: str, caplog:
 
 
 def test_one_bad_signature_fails_alone_and_its_batch_neighbours_are_stored(store_url: str) -> None:
-    async def go() -> tuple[list[object], list[str]]:
+    async def go() -> tuple[list[WriteResult | BaseException], list[str]]:
         async with open_store(store_url) as store:
             await a_pledge(store)
             writer = SignatureWriter(store)
@@ -81,5 +81,7 @@ def test_one_bad_signature_fails_alone_and_its_batch_neighbours_are_stored(store
 
     outcomes, problems = asyncio.run(go())
     assert isinstance(outcomes[1], Unavailable)
-    assert [o.created for o in (outcomes[0], outcomes[2])] == [True, True]  # type: ignore[union-attr]
+    first, _, third = outcomes
+    assert isinstance(first, WriteResult) and isinstance(third, WriteResult)
+    assert [first.created, third.created] == [True, True]
     assert problems == []

@@ -69,7 +69,10 @@ def start(url: str, tmp_path: Path, workers: int = 2, **settings: str) -> Server
     }
     env.pop("WIDGET_DB", None)
     return Server.launch(
-        "serve", ["-m", "widget_server.cli", "serve", "--db", url, "--workers", str(workers)], env, tmp_path,
+        "serve",
+        ["-m", "widget_server.cli", "serve", "--db", url, "--workers", str(workers)],
+        env,
+        tmp_path,
         timeout=60,
     )
 
@@ -84,7 +87,9 @@ def sign(server: Server, token: str, email: str, timeout: float = 10.0) -> tuple
     assert match, "the embed page has no form"
     body = urlencode({"name": "Ana Teacher", "email": email, "form_token": match.group(1)}).encode()
     status, _, answer = fetch(
-        f"{server.url}/embed/{SLUG}/sign", data=body, timeout=timeout,
+        f"{server.url}/embed/{SLUG}/sign",
+        data=body,
+        timeout=timeout,
         headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
     )
     return status, json.loads(answer or b"{}")

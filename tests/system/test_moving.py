@@ -20,8 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "widget_server.cli", *args], cwd=ROOT, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "WIDGET_SECRET_KEY": SECRET, "HOME": str(ROOT)}, timeout=120,
+        [sys.executable, "-m", "widget_server.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "WIDGET_SECRET_KEY": SECRET, "HOME": str(ROOT)},
+        timeout=120,
     )
 
 
@@ -51,14 +55,24 @@ def a_campaign(database: Path) -> None:
             gone = (await partners.add_partner(store, settings, "p", "Gone", ["https://gone.example"])).partner
             await partners.revoke_partner(store, "p", "Gone")
             batch = [
-                NewSignature(pledge.id, riverside.id if i % 3 else None, f"s{i}@example.org", f"Zoë {i}",
-                             occupation="nurse", organisation="Hill School" if i % 4 == 0 else "",
-                             opt_in_updates=i % 2 == 0, opt_in_partner=i % 3 == 1, origin="https://faß.example",
-                             attribution={"source": "news", "utm_medium": "email"},
-                             created_at=f"2026-11-{10 + i % 5:02d}T0{i % 10}:00:00Z")
+                NewSignature(
+                    pledge.id,
+                    riverside.id if i % 3 else None,
+                    f"s{i}@example.org",
+                    f"Zoë {i}",
+                    occupation="nurse",
+                    organisation="Hill School" if i % 4 == 0 else "",
+                    opt_in_updates=i % 2 == 0,
+                    opt_in_partner=i % 3 == 1,
+                    origin="https://faß.example",
+                    attribution={"source": "news", "utm_medium": "email"},
+                    created_at=f"2026-11-{10 + i % 5:02d}T0{i % 10}:00:00Z",
+                )
                 for i in range(40)
             ]
-            batch.append(NewSignature(pledge.id, gone.id, "late@example.org", "Late", created_at="2026-11-20T00:00:00Z"))
+            batch.append(
+                NewSignature(pledge.id, gone.id, "late@example.org", "Late", created_at="2026-11-20T00:00:00Z")
+            )
             await store.write_signatures(batch)
             await organisations.review_organisation(store, "p", "hill school", "approved")
 
@@ -90,8 +104,9 @@ def test_a_campaign_moves_to_postgresql_and_back_unchanged(postgres_url: str, tm
 
     assert asyncio.run(stats(postgres_url)) == asyncio.run(stats(source)) == asyncio.run(stats(back))
     # New rows after the move take new ids, past the copied ones.
-    created = cli("pledge", "add", "r", "--title", "Third", "--statement-file", str(_statement(tmp_path)),
-                  "--db", postgres_url)
+    created = cli(
+        "pledge", "add", "r", "--title", "Third", "--statement-file", str(_statement(tmp_path)), "--db", postgres_url
+    )
     assert created.returncode == 0, created.stderr
 
 

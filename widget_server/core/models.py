@@ -38,7 +38,6 @@ class Pledge:
     optional_fields: tuple[str, ...] = ("occupation", "organisation")
 
 
-
 @dataclass(frozen=True)
 class Partner:
     id: int
@@ -48,7 +47,6 @@ class Partner:
     token_version: int
     revoked: bool
     signature_count: int
-
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,12 @@ means changing this module and keeping tests/test_richtext.py green.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import bleach
+
+# What bleach hands a linkify callback: attributes keyed by (namespace, name).
+LinkAttrs = MutableMapping[tuple[str | None, str], str]
 
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "a"})
 ALLOWED_ATTRIBUTES = {"a": ["href", "title"]}
@@ -27,7 +32,7 @@ def sanitise(html: str) -> str:
     return str(bleach.linkify(cleaned, callbacks=[_external_link], parse_email=False))
 
 
-def _external_link(attrs: dict, new: bool = False) -> dict:  # type: ignore[type-arg]
+def _external_link(attrs: LinkAttrs, new: bool = False) -> LinkAttrs:
     attrs[(None, "target")] = "_blank"
     attrs[(None, "rel")] = "noopener noreferrer"
     return attrs

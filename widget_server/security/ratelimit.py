@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable
 
 from widget_server.errors import ConfigError
+from widget_server.memo import BoundedMemo
 
 _UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
@@ -65,13 +66,22 @@ class ClientKeys:
         self._secret = secret.encode() if isinstance(secret, str) else secret or secrets.token_bytes(32)
         self._day = -1
         self._key = b""
+        # Every signature asks (the key is also its abuse mark), and a client signs from one
+        # address: the day's answers are remembered, bounded, and forgotten with the day's key.
+        self._known: BoundedMemo[str, str] = BoundedMemo(max_entries=50_000, max_bytes=16 * 1024 * 1024)
 
     def key(self, ip: str) -> str:
         day = int(self._clock() // KEY_LIFETIME)
         if day != self._day:
             self._day = day
             self._key = hmac.new(self._secret, b"client-keys:%d" % day, hashlib.sha256).digest()
-        return hmac.new(self._key, client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
+            self._known.clear()
+        found = self._known.get(ip)
+        if found is None:
+            found = self._known.put(
+                ip, hmac.new(self._key, client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
+            )
+        return found
 
 
 class RateLimiter:
@@ -100,6 +110,17 @@ class RateLimiter:
             return 0
         self._buckets[key] = (tokens, now)
         return max(1, math.ceil((1.0 - tokens) / per_second))
+
+    def waiting(self, key: str) -> int:
+        """What `hit` would answer now, without taking a token."""
+        if self.rate is None:
+            return 0
+        limit, period = self.rate
+        per_second = limit / period
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - last) * per_second)
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / per_second))
 
     def _prune(self, now: float, per_second: float, limit: int) -> None:
         """Forget buckets that have refilled: they behave exactly like new ones."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from widget_server import messages
 from widget_server.core.signform import normalise_email
 from widget_server.errors import Invalid
@@ -21,6 +23,16 @@ async def person_data(store: Store, email: str) -> list[dict[str, object]]:
     return await store.signatures_of(checked_email(email))
 
 
-async def erase_person(store: Store, email: str) -> int:
-    """Delete one person's signatures everywhere, with every kept count corrected to match."""
-    return await store.erase_signatures(checked_email(email))
+@dataclass(frozen=True)
+class Erasure:
+    """How many signatures were erased, and whether the database's files no longer hold them."""
+
+    signatures: int
+    scrubbed: bool
+
+
+async def erase_person(store: Store, email: str) -> Erasure:
+    """Delete one person's signatures everywhere, with every kept count corrected to match, then make
+    them unreadable in the database's files; `scrubbed` is False when a reader still holds an old copy."""
+    erased = await store.erase_signatures(checked_email(email))
+    return Erasure(erased, await store.scrub())

@@ -318,6 +318,14 @@ class Store(abc.ABC):
         transaction, and the erased details no longer readable in the database's files."""
 
     @abc.abstractmethod
+    async def scrub(self) -> bool:
+        """Make rows removed so far unreadable in the database's own files (after an erasure).
+
+        False when another reader's open snapshot still needs an old copy: it goes once that
+        reader finishes. What each engine can and cannot promise is in SECURITY.md.
+        """
+
+    @abc.abstractmethod
     async def integrity(self) -> list[str]:
         """Where kept counts disagree with the rows (empty when all is well); for tests and ops."""
 

@@ -68,9 +68,7 @@ def status_of(exc: WidgetError) -> int:
 
 def wants_json(request: Request) -> bool:
     # scope["path"] is request.url.path without building a whole URL object per request.
-    return request.scope["path"].startswith("/api/") or "application/json" in request.headers.get(
-        "accept", ""
-    )
+    return request.scope["path"].startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
 async def widget_error(request: Request, exc: Exception) -> Response:

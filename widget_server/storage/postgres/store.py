@@ -297,6 +297,18 @@ class PostgresStore(Store):
         return await self._run(lambda conn: queries.erase_signatures(conn, email))
 
     @_translated
+    async def scrub(self) -> bool:
+        # VACUUM removes the dead row versions an erasure left, once no snapshot needs them; it
+        # cannot run in a transaction, and it cannot vouch for WAL segments or free space (SECURITY.md).
+        async with self.pool.acquire() as conn:
+            await conn.execute("VACUUM signatures, organisations")
+            oldest = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_xmin IS NOT NULL AND pid != pg_backend_pid()"
+                " AND datname = current_database()"
+            )
+        return not oldest
+
+    @_translated
     async def integrity(self) -> list[str]:
         async with self.pool.acquire() as conn:
             return await queries.integrity(conn)

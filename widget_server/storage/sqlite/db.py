@@ -125,6 +125,17 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
         raise
 
 
+def checkpoint(path: Path, wait_seconds: float) -> bool:
+    """Copy the WAL into the database file and truncate it; False if a reader still needs it."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=wait_seconds)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_seconds * 1000):d}")
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(busy) == 0
+    finally:
+        conn.close()
+
+
 def create_private(path: Path) -> None:
     """Create the database file (and its folder) readable by its owner only, if it is not there.
 

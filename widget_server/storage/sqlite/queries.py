@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -204,7 +204,7 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -
             )
             params = [value for sig in chunk for value in _signature_values(sig)]
             new_rows = conn.execute(sql, params).fetchall()
-            inserted.extend(tuple(row[:4]) for row in new_rows)  # type: ignore[misc]
+            inserted.extend(tuple(row[:4]) for row in new_rows)
             organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
             counted.extend(tuple(row[6:]) for row in new_rows)
 
@@ -262,7 +262,7 @@ async def day_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[DayCoun
 
 async def export_rows(
     conn: aiosqlite.Connection, pledge_id: int, chunk: int = 1000
-) -> AsyncIterator[tuple[object, ...]]:
+) -> AsyncGenerator[tuple[object, ...], None]:
     """Every signature of a pledge in signing order, fetched a chunk at a time."""
     sql = (
         "SELECT s.created_at, s.email, s.name, s.occupation, s.organisation,"
@@ -485,7 +485,6 @@ async def remove_signatures(conn: aiosqlite.Connection, where: str, params: Sequ
         # along an index (partner_id, created_at) or (pledge_id, created_at), never a count.
         for pledge_id, partner_id in {(row[4], row[5] or DIRECT) for row in erased}:
             await conn.execute(_REFRESH_FIRST_LAST[partner_id == DIRECT], {"pledge": pledge_id, "partner": partner_id})
-    await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return len(erased)
 
 
@@ -521,7 +520,9 @@ def _stored(kind: str, value: object) -> object:
     return value
 
 
-async def read_table(conn: aiosqlite.Connection, table: str, chunk: int = 1000) -> AsyncIterator[list[dict[str, object]]]:
+async def read_table(
+    conn: aiosqlite.Connection, table: str, chunk: int = 1000
+) -> AsyncGenerator[list[dict[str, object]], None]:
     columns = _copy_columns(table)
     names = ", ".join(name for name, _ in columns)
     order = ", ".join(name for name, _ in columns[:3])
@@ -709,7 +710,7 @@ async def source_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[Sour
 
 async def export_partner_rows(
     conn: aiosqlite.Connection, pledge_id: int, partner_id: int, opted_in_only: bool, chunk: int = 1000
-) -> AsyncIterator[tuple[object, ...]]:
+) -> AsyncGenerator[tuple[object, ...], None]:
     """One partner's signatures (DIRECT: direct ones) in signing order, a chunk at a time."""
     sql = (
         "SELECT s.created_at, s.email, s.name, s.occupation, s.organisation,"

@@ -14,10 +14,10 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -46,7 +46,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translated(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Driver errors become the project's: a unique guard → Conflict, anything else → Unavailable."""
 
     @functools.wraps(method)
@@ -63,7 +63,7 @@ def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return call
 
 
-def _one_writer(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _one_writer(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Writes on the shared connection one at a time: a statement sent while another write's
     transaction is open would join that transaction (and be rolled back with it), and a second
     BEGIN would fail."""
@@ -76,6 +76,10 @@ def _one_writer(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             return await method(*args, **kwargs)
 
     return call
+
+
+# How long an erasure waits for readers of an older snapshot before saying the old copy remains.
+SCRUB_WAIT_SECONDS = 5.0
 
 
 class SQLiteStore(Store):
@@ -222,6 +226,16 @@ class SQLiteStore(Store):
     @_one_writer
     async def erase_signatures(self, email: str) -> int:
         return await queries.erase_signatures(self.conn, email)
+
+    async def scrub(self) -> bool:
+        # secure_delete zeroed the rows in the page versions the erasure wrote to the WAL; a
+        # truncating checkpoint copies those over the main file and empties the WAL. It runs on a
+        # connection of its own, so waiting for a reader with an older snapshot (a backup) holds
+        # up no page view; past the wait it says so.
+        try:
+            return await asyncio.to_thread(db.checkpoint, self.path, SCRUB_WAIT_SECONDS)
+        except sqlite3.Error as exc:
+            raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from None
 
     @_translated
     async def integrity(self) -> list[str]:

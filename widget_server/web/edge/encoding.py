@@ -11,14 +11,14 @@ from collections.abc import Iterable
 
 from starlette.types import Message
 
+from widget_server.memo import BoundedMemo
 from widget_server.web.fast.compressed import MIN_BYTES, gzipped
 
 _TYPES = (b"text/html", b"application/json")
 _VARY = b"accept-encoding"
 # Clients send a handful of distinct Accept-Encoding values; a page could send any, so the
-# memo of answers is small and simply starts again when full.
-_accepts: dict[bytes, bool] = {}
-_MAX_ACCEPTS = 256
+# memo of answers is bounded like every other.
+_accepts: BoundedMemo[bytes, bool] = BoundedMemo(max_entries=256, max_bytes=256 * 1024)
 
 
 def gzip_accepted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -27,9 +27,7 @@ def gzip_accepted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
         if name == b"accept-encoding":
             answer = _accepts.get(value)
             if answer is None:
-                if len(_accepts) >= _MAX_ACCEPTS:
-                    _accepts.clear()
-                answer = _accepts[value] = _allows_gzip(value)
+                answer = _accepts.put(value, _allows_gzip(value))
             return answer
     return False
 

@@ -2,7 +2,7 @@
 compression and the access log, in a single pass.
 
 They were four middlewares, each wrapping `send` or `receive` and each re-reading the request's
-headers; on the counter that stack cost about 15 µs of some 75 per request. Here there is one
+headers (what that cost is in BENCHMARKS.md). Here there is one
 `send` wrapper, the added security headers are ready-made byte pairs (worked out once per
 distinct policy, `headers.SecurityHeaders`, or already in a hot view's `headers.Secured` list),
 and `receive` is wrapped only for a request that announces a body.

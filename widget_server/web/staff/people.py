@@ -7,6 +7,7 @@ import json
 
 from starlette.responses import Response
 
+from widget_server import messages
 from widget_server.core.signform import normalise_email
 from widget_server.errors import Invalid
 from widget_server.services import people
@@ -65,7 +66,6 @@ async def erase(staff: Staff) -> Response:
             "/admin/people",
         )
     erased = await people.erase_person(staff.store, email)
-    await staff.audit("person erased", subject=mask_email(address), detail=f"{erased} signatures")
-    return staff.render(
-        "people.html", {"done": f"Erased {erased} signature{'s' if erased != 1 else ''}; counts corrected."}
-    )
+    detail = f"{erased.signatures} signatures" + ("" if erased.scrubbed else "; old copy still held by a reader")
+    await staff.audit("person erased", subject=mask_email(address), detail=detail)
+    return staff.render("people.html", {"done": messages.erased(erased.signatures, erased.scrubbed)})
