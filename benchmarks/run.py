@@ -190,12 +190,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     info = machine()
     with tempfile.TemporaryDirectory(prefix="widget-bench-") as tmp:
         work = Path(tmp)
-        pledge = prepare_pledge(work)
+        pledge = prepare_pledge(work, args.db)
         servers: list[Server] = []
         with servers_stopped(servers):
+            workers = ["--workers", str(args.workers)] if args.workers else []
             ours = start_server(
                 "ours",
-                ["-m", "widget_server.cli", "serve", "--db", str(pledge.database)],
+                ["-m", "widget_server.cli", "serve", "--db", str(pledge.database), *workers],
                 pledge.env,
                 work,
                 cwd=args.ours_from or ROOT,
@@ -422,6 +423,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--no-write", action="store_true", help="print only; write no file")
     parser.add_argument("--no-scale", action="store_true", help="skip the million-signature measurements")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="measure against this empty database, e.g. postgresql://…/bench (default: new SQLite)",
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="serve with N worker processes (PostgreSQL only)")
     parser.add_argument(
         "--ours-from",
         type=Path,

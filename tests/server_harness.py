@@ -155,9 +155,18 @@ class Server:
         return found
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU the server has used so far (all its threads, and its worker processes
+        when it has them), from /proc."""
+        pids = [self.process.pid]
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+            pids += [int(pid) for pid in children.split()]
+        total = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM (the graceful stop: requests drain, queued signatures commit), then SIGKILL if

@@ -20,6 +20,7 @@ TOO_LONG = "Please keep this to {limit} characters or fewer."
 TOO_QUICK = "Thank you! Just checking a person is signing: please press Sign again."
 FORM_EXPIRED = "This form was open for a long time. Your details are kept below; please press Sign again."
 FORM_BAD = "This form could not be checked. Please reload the page and sign again."
+FORM_OUT_OF_DATE = "This form is out of date. Please reload the page and sign again."
 OTHER_PLEDGE = "This form belongs to a different pledge. Please reload the page."
 CROSS_SITE = "Signatures can only be sent from the pledge's own form."
 SLOW_DOWN = "Many signatures are arriving from your connection. Please try again in a minute."
@@ -64,7 +65,7 @@ BAD_SLUG = "A slug is lower-case letters, digits and dashes, like 'data-pledge',
 TITLE_MISSING = "The pledge needs a title."
 STATEMENT_EMPTY = "The pledge statement is empty."
 BAD_GOAL = "The goal must be a number of signatures from 1 to 1,000,000,000."
-BAD_PRIVACY_URL = "The privacy URL must start with https://, http:// or /."
+BAD_PRIVACY_URL = "The privacy URL must be an https:// address, or a path on this site starting with one /."
 PLEDGE_EXISTS = "A pledge called {slug!r} already exists."
 NO_PARTNER_CALLED = "Pledge {slug!r} has no partner called {name!r}."
 PARTNER_NAME_MISSING = "The partner needs a name."
@@ -103,3 +104,14 @@ PLEDGE_CLOSED = "This pledge has closed and is no longer collecting signatures. 
 PARTNER_LINK_BAD = "This link does not open a partner's report: it may have been replaced or mistyped."
 BURST_BAD = "That is not a burst this panel can show."
 STAFF_NOT_A_NUMBER = "{what} must be a whole number."
+
+
+def erased(signatures: int, scrubbed: bool) -> str:
+    """What staff are told after an erasure: only "erased" when the database's files no longer hold it."""
+    done = f"Erased {signatures} signature{'s' if signatures != 1 else ''}; counts are corrected to match."
+    if scrubbed:
+        return done
+    return (
+        done + " The database still holds an old copy because another program is reading it (a backup, a"
+        " long export); it is overwritten when that reader finishes. Run the erasure again then to confirm."
+    )

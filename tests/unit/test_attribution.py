@@ -70,21 +70,29 @@ def test_a_current_partner_token_credits_the_rows_partner() -> None:
     [
         (None, None, None),  # a direct form
         (7, partner(), "credited"),
-        (7, partner(token_version=9), "credited"),  # rotation does not stop forms already open
     ],
 )
 def test_a_signature_is_credited_to_its_form_tokens_partner(
     partner_id: int | None, row: Partner | None, expected: str | None
 ) -> None:
-    assert signing_partner(partner_id, row) is (row if expected else None)
+    version = row.token_version if row else 0
+    assert signing_partner(partner_id, version, row) is (row if expected else None)
+
+
+def test_a_form_from_a_rotated_out_partner_token_is_refused() -> None:
+    """A form lives no longer than the partner token version it was rendered under."""
+    row = partner(token_version=9)
+    with pytest.raises(TokenError) as refused:
+        signing_partner(7, 8, row)
+    assert (refused.value.message, refused.value.origins) == (ROTATED, ("https://riverside.example",))
 
 
 def test_a_signature_for_a_revoked_or_vanished_partner_is_refused() -> None:
     with pytest.raises(TokenError) as refused:
-        signing_partner(7, partner(revoked=True))
+        signing_partner(7, 1, partner(revoked=True))
     assert (refused.value.message, refused.value.origins) == (REVOKED, ("https://riverside.example",))
     with pytest.raises(NotAllowed) as gone:
-        signing_partner(7, None)
+        signing_partner(7, 1, None)
     assert gone.value.message == REVOKED and not isinstance(gone.value, TokenError)
 
 

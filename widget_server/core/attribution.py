@@ -54,11 +54,13 @@ def credited_partner(pledge: Pledge, claim: PartnerClaim, partner: Partner | Non
     return partner
 
 
-def signing_partner(partner_id: int | None, partner: Partner | None) -> Partner | None:
+def signing_partner(partner_id: int | None, version: int, partner: Partner | None) -> Partner | None:
     """The partner a signature is credited to: the one its form token names (None: direct).
 
-    `partner` is that partner's current row. A revoked partner's open forms stop signing; a
-    rotated token does not stop forms that were already open (SECURITY.md says why).
+    `version` is the partner token version the form was rendered under; `partner` is that
+    partner's current row. A form lives no longer than the partner token it came from: once
+    that token is revoked or rotated out, every use of the form (a post, or asking again) is
+    refused, and a rotation after a revocation does not revive it (the version has moved on).
     """
     if partner_id is None:
         return None
@@ -66,6 +68,8 @@ def signing_partner(partner_id: int | None, partner: Partner | None) -> Partner 
         raise NotAllowed(REVOKED)
     if partner.revoked:
         raise TokenError(REVOKED, partner.origins)
+    if partner.token_version != version:
+        raise TokenError(ROTATED, partner.origins)
     return partner
 
 

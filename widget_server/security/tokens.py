@@ -12,17 +12,26 @@ and whether a form is too young or too old (the signing use case) are judged by 
 every request, never remembered. The signers are built once and keep their derived keys:
 itsdangerous would otherwise build a signer and derive its key with an extra HMAC on every
 `dumps` and `loads`.
+
+Only the canonical spelling of a token is read (`canonical`), before any memo is consulted:
+base64 is lenient (padding, the other alphabet, characters it skips, spare bits), and each
+spelling of one token would otherwise be a separate entry in the memos and the logs. A form
+token says which partner token version it was rendered under and when its life began, so a
+rotation ends it and a second ask never renews it; one verified only by a retired key says so
+(`FormClaim.old_key`), so that it is never signed again under the current key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from widget_server.core.attribution import PartnerClaim
 from widget_server.core.models import Partner
@@ -30,18 +39,55 @@ from widget_server.errors import Invalid, TokenError
 from widget_server.memo import BoundedMemo
 from widget_server.messages import FORM_BAD, TAMPERED
 
-__all__ = ["FormClaim", "PartnerClaim", "Tokens"]
+__all__ = ["MAX_TOKEN_CHARS", "FormClaim", "PartnerClaim", "Tokens", "canonical"]
+
+# Longer than any token we mint (a form token with every attribution parameter at its cap,
+# or a partner token with many long origins), so only made-up text is refused for its length.
+MAX_TOKEN_CHARS = 16_384
+# itsdangerous's URL-safe form: an optional "." (compressed), the payload, ".", the signature.
+_SPELLING = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def canonical(token: str) -> bool:
+    """Whether `token` is spelt exactly as we mint it: unpadded URL-safe base64, no spare bits.
+
+    Each part is decoded and encoded again: only the one spelling that gives itself back passes.
+    """
+    if len(token) > MAX_TOKEN_CHARS or not _SPELLING.fullmatch(token):
+        return False
+    for part in token.lstrip(".").split("."):
+        try:
+            if base64_encode(base64_decode(part)).decode("ascii") != part:
+                return False
+        except Exception:  # itsdangerous raises BadData, binascii its own: either way, not ours
+            return False
+    return True
 
 
 @dataclass(frozen=True)
 class FormClaim:
-    """What a form token says: who the form was rendered for, where, and when."""
+    """What a form token says: who the form was rendered for, where, and when.
+
+    `rendered_at` is when this copy of the form was shown (the minimum fill time counts from
+    it); `issued_at` when the first one was (its lifetime counts from it, so asking again never
+    renews it); None means the same moment. `version` is the partner token version the form
+    was rendered under (0 when direct). `old_key` is never in a token: it says a token read was
+    verified only by a retired key.
+    """
 
     pledge_id: int
     partner_id: int | None
     origin: str
     rendered_at: float
     attribution: Mapping[str, str]
+    version: int = 0
+    issued_at: float | None = None
+    old_key: bool = False
+
+    @property
+    def born_at(self) -> float:
+        """When the form's life began: its first render."""
+        return self.rendered_at if self.issued_at is None else self.issued_at
 
 
 class _KeptKeySigner(Signer):
@@ -76,7 +122,10 @@ class Tokens:
 
     def __init__(self, keys: list[str]) -> None:
         self._partner = _Serializer(keys, salt="partner-token")
-        self._form = _Serializer(keys, salt="form-token")
+        # The current key (the last) alone, then the retired ones: a form token verified only by
+        # a retired key is marked as such. Together they try each key once, as one list would.
+        self._form = _Serializer(keys[-1:], salt="form-token")
+        self._form_retired = _Serializer(keys[:-1], salt="form-token") if len(keys) > 1 else None
         self._verified: BoundedMemo[str, PartnerClaim] = self._memo()
         self._verified_forms: BoundedMemo[str, FormClaim] = self._memo()
         self._minted: BoundedMemo[tuple[int, tuple[str, ...], int], str] = self._memo()
@@ -98,6 +147,8 @@ class Tokens:
     def read_partner_token(self, token: str) -> PartnerClaim:
         """What the token says; TokenError if it is forged. Whether it is current is the caller's
         to judge, against the partner's row (`core.attribution.credited_partner`)."""
+        if not canonical(token):
+            raise TokenError(TAMPERED)
         claim = self._verified.get(token)
         if claim is not None:
             return claim
@@ -114,6 +165,8 @@ class Tokens:
             "p": claim.partner_id,
             "o": claim.origin,
             "t": round(claim.rendered_at, 3),
+            "i": round(claim.born_at, 3),
+            "v": claim.version,
             "a": dict(claim.attribution),
         }
         return str(self._form.dumps(payload))
@@ -141,12 +194,21 @@ class Tokens:
         Verified tokens are remembered, as partner tokens are: forms opened in the same tenth
         of a second share a token (`page_form_token`), so in a surge many signatures arrive
         with one, and a claim follows from its token alone. Nothing about its age is kept.
+        Only the canonical spelling is read, so one token is one memo entry.
         """
+        if not canonical(token):
+            raise Invalid(FORM_BAD)
         claim = self._verified_forms.get(token)
         if claim is not None:
             return claim
+        old_key = False
         try:
-            data: Any = self._form.loads(token)
+            try:
+                data: Any = self._form.loads(token)
+            except BadSignature:
+                if self._form_retired is None:
+                    raise
+                data, old_key = self._form_retired.loads(token), True
             claim = FormClaim(
                 pledge_id=int(data["pl"]),
                 partner_id=None if data["p"] is None else int(data["p"]),
@@ -154,6 +216,9 @@ class Tokens:
                 rendered_at=float(data["t"]),
                 # Read-only: a remembered claim is shared by every signature with its token.
                 attribution=MappingProxyType({str(k): str(v) for k, v in dict(data["a"]).items()}),
+                version=int(data["v"]),
+                issued_at=float(data["i"]),
+                old_key=old_key,
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             raise Invalid(FORM_BAD) from None

@@ -10,7 +10,7 @@ from widget_server.core.richtext import sanitise
 from widget_server.core.signform import clean_text
 from widget_server.core.times import utc_now
 from widget_server.errors import Invalid
-from widget_server.services.pledges import find_pledge
+from widget_server.services.pledges import checked_privacy_url, find_pledge
 from widget_server.storage.store import Store
 
 OPTIONAL_FIELDS = ("occupation", "organisation")
@@ -52,9 +52,7 @@ async def edit_pledge(
     new_goal = pledge.goal if goal is _UNCHANGED else goal
     if new_goal is not None and not (isinstance(new_goal, int) and 1 <= new_goal <= 10**9):
         raise Invalid(messages.BAD_GOAL)
-    new_privacy = pledge.privacy_url if privacy_url is _UNCHANGED else (privacy_url or None)
-    if new_privacy and not str(new_privacy).startswith(("https://", "http://", "/")):
-        raise Invalid(messages.BAD_PRIVACY_URL)
+    new_privacy = pledge.privacy_url if privacy_url is _UNCHANGED else checked_privacy_url(str(privacy_url or ""))
     new_contact = pledge.contact if contact is _UNCHANGED else (clean_text(str(contact or "")) or None)
     fields = pledge.optional_fields if optional_fields is None else checked_fields(optional_fields)
     is_closed = pledge.closed if closed is None else closed
@@ -63,7 +61,7 @@ async def edit_pledge(
         title=new_title,
         statement_html=statement,
         goal=new_goal,
-        privacy_url=new_privacy,  # type: ignore[arg-type]
+        privacy_url=new_privacy,
         contact=new_contact,
         optional_fields=fields,
         closed_at=utc_now() if is_closed else None,

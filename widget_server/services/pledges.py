@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from widget_server import messages
 from widget_server.core.models import Pledge
@@ -13,6 +14,33 @@ from widget_server.errors import Conflict, Invalid, NotFound
 from widget_server.storage.store import Store
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Printable ASCII but space, backslash and quotes: nothing a browser would read differently.
+_URL_TEXT = re.compile(r"[!#-&(-\[\]-~]+")
+
+
+def checked_privacy_url(url: str | None) -> str | None:
+    """The privacy policy's address as given, None for the built-in notice; Invalid unless it is
+    an https:// address or a path on this site.
+
+    The link is shown inside partners' pages to wary supporters: a plain-http address could be
+    rewritten on the way, and "//host/…" (or "/\\host", which browsers read the same) looks like
+    a path but leaves the site.
+    """
+    if not url:
+        return None
+    if not _URL_TEXT.fullmatch(url):
+        raise Invalid(messages.BAD_PRIVACY_URL)
+    if url.startswith("/"):
+        if url.startswith("//"):
+            raise Invalid(messages.BAD_PRIVACY_URL)
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise Invalid(messages.BAD_PRIVACY_URL) from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise Invalid(messages.BAD_PRIVACY_URL)
+    return url
 
 
 async def find_pledge(store: Store, slug: str) -> Pledge:
@@ -43,8 +71,7 @@ async def add_pledge(
         raise Invalid(messages.STATEMENT_EMPTY)
     if goal is not None and not 1 <= goal <= 10**9:
         raise Invalid(messages.BAD_GOAL)
-    if privacy_url and not privacy_url.startswith(("https://", "http://", "/")):
-        raise Invalid(messages.BAD_PRIVACY_URL)
+    privacy_url = checked_privacy_url(privacy_url)
     try:
         return await store.insert_pledge(
             slug=slug,

@@ -13,8 +13,10 @@ the same tick can share a form token; SECURITY.md ("Forged attribution") says wh
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,11 +25,24 @@ from widget_server.core.models import Counts, NewSignature, Partner, Pledge
 from widget_server.core.signform import SignForm
 from widget_server.core.times import iso_utc
 from widget_server.errors import Invalid, NotAllowed, RateLimited, WidgetError
-from widget_server.messages import FORM_EXPIRED, OTHER_PLEDGE, PARTNER_BUSY, PLEDGE_CLOSED, SLOW_DOWN, TOO_QUICK
+from widget_server.messages import (
+    FORM_EXPIRED,
+    FORM_OUT_OF_DATE,
+    OTHER_PLEDGE,
+    PARTNER_BUSY,
+    PLEDGE_CLOSED,
+    SLOW_DOWN,
+    TOO_QUICK,
+)
 from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.settings import Settings
 
 TICKS_PER_SECOND = 10
+# How far the typical write time is followed (an exponential average), and how much longer than
+# it every signature's answer is held: enough that nearly every new signature's own write ends
+# before, so first and repeat signatures are answered at the same moment.
+WRITE_TIME_WEIGHT = 0.05
+ANSWER_HELD_FACTOR = 2.0
 
 
 def tick_after(now: float) -> int:
@@ -84,6 +99,9 @@ class Rows(Protocol):
 
 class Written(Protocol):
     @property
+    def created(self) -> bool: ...
+
+    @property
     def total(self) -> int: ...
 
 
@@ -95,6 +113,8 @@ class Writer(Protocol):
 
 class Limiter(Protocol):
     def hit(self, key: str) -> int: ...
+
+    def waiting(self, key: str) -> int: ...
 
 
 class Signing:
@@ -109,6 +129,8 @@ class Signing:
         tokens: Tokens,
         partner_limiter: Limiter,
         clock: Callable[[], float],
+        timer: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._max_age = settings.form_token_hours * 3600
         self._min_fill = settings.min_fill_seconds
@@ -118,6 +140,8 @@ class Signing:
         self._tokens = tokens
         self._partner_limiter = partner_limiter
         self._clock = clock
+        self._timer, self._sleep = timer, sleep
+        self._write_seconds = 0.0  # the typical time a new signature's write takes
         # The last second formatted for storage: in a surge thousands of signatures share each.
         self._second = -1
         self._stamp = ""
@@ -155,7 +179,7 @@ class Signing:
             raise Invalid(OTHER_PLEDGE)
         partner = None
         if claim.partner_id is not None:
-            partner = signing_partner(claim.partner_id, await self._catalog.partner(claim.partner_id))
+            partner = signing_partner(claim.partner_id, claim.version, await self._catalog.partner(claim.partner_id))
         embedding = Embedding(
             pledge,
             partner,
@@ -172,29 +196,40 @@ class Signing:
             raise NotAllowed(PLEDGE_CLOSED)
         now = self._clock()
         if form.is_bot:
-            # Answer a bot exactly as a person, so it learns nothing; store nothing.
-            return Signed(embedding, await self._total(pledge), form.name)
+            # Answer a bot exactly as a person, so it learns nothing; store nothing. A person's
+            # thank-you counts their own signature, so the bot's shows the count one higher,
+            # and comes when a person's would.
+            total = await self._total(pledge) + 1
+            await self._same_moment(self._timer(), created=False)
+            return Signed(embedding, total, form.name)
+        # The lifetime counts from the first render, however often the form was asked again.
+        if now - claim.born_at > self._max_age:
+            return await self._again(embedding, form, claim, now, FORM_EXPIRED, new_life=True)
         age = now - claim.rendered_at
-        if age > self._max_age:
-            return await self._again(embedding, form, claim, now, FORM_EXPIRED)
         # A form is stamped up to a tick after its render (`tick_after`), so "no minimum" must
         # not be `age < 0`: a script posting at once would be told to press Sign again.
         if self._min_fill > 0 and age < self._min_fill:
             return await self._again(embedding, form, claim, now, TOO_QUICK)
         if not form.validate():
             return await self._again(embedding, form, claim, now, "", fields_invalid=True)
-        wait = self._partner_limiter.hit(f"partner:{claim.partner_id or 'direct'}")
+        # The partner's budget pays only for signatures stored: posts of addresses that already
+        # signed write nothing and must not spend it, or anyone could make a partner "busy".
+        # Posts already being written when the budget runs out may each still store one.
+        budget = f"partner:{claim.partner_id or 'direct'}"
+        wait = self._partner_limiter.waiting(budget)
         if wait:
             raise RateLimited(PARTNER_BUSY, wait)
 
+        started = self._timer()
         result = await self._writer.submit(
             NewSignature(
                 pledge_id=pledge.id,
                 partner_id=claim.partner_id,
                 email=form.email,
                 name=form.name,
-                occupation=form.occupation,
-                organisation=form.organisation,
+                # A question the pledge does not ask is not stored, even from a hand-made post.
+                occupation=form.occupation if "occupation" in pledge.optional_fields else "",
+                organisation=form.organisation if "organisation" in pledge.optional_fields else "",
                 opt_in_updates=form.opt_in_updates,
                 opt_in_partner=form.opt_in_partner and partner is not None,
                 origin=claim.origin,
@@ -203,6 +238,9 @@ class Signing:
                 client_mark=client_mark,
             )
         )
+        if result.created:
+            self._partner_limiter.hit(budget)
+        await self._same_moment(started, result.created)
         # New or already signed: the same answer, so the form never reveals who has signed.
         return Signed(embedding, result.total, form.name)
 
@@ -214,11 +252,46 @@ class Signing:
         now: float,
         message: str,
         fields_invalid: bool = False,
+        new_life: bool = False,
     ) -> AskAgain:
-        # The fresh token keeps the attribution and is timed from this answer, exactly.
-        fresh = FormClaim(claim.pledge_id, claim.partner_id, claim.origin, now, claim.attribution)
+        """The form again with a fresh token for the same claim.
+
+        `new_life` only for an expired form: its new token is what reloading the page would
+        give (its partner token and the key were just found current), and the supporter keeps
+        their input. Any other second ask keeps the form's birth, so it is never renewed.
+        """
+        if claim.old_key:
+            # Verified only by a retired key: signing its claims again under the current key
+            # would let whoever holds the retired key mint forms that outlive the rotation.
+            raise Invalid(FORM_OUT_OF_DATE)
+        # The fresh token keeps the attribution, the partner token version and (but for an
+        # expired form) the form's birth; its minimum fill time counts from now.
+        fresh = FormClaim(
+            claim.pledge_id,
+            claim.partner_id,
+            claim.origin,
+            now,
+            claim.attribution,
+            version=claim.version,
+            issued_at=now if new_life else claim.born_at,
+        )
         form.form_token = self._tokens.form_token(fresh)
         return AskAgain(embedding, form, message, await self._total(embedding.pledge), fields_invalid)
+
+    async def _same_moment(self, started: float, created: bool) -> None:
+        """Hold the answer until the moment a new signature's would come, new or not.
+
+        A repeat signature writes nothing, so it would be answered sooner and a single post's
+        time would tell whether an address had signed (SECURITY.md, "Ballot stuffing and bots").
+        Both are held to the same moment after the write began, from the typical time of real
+        writes; only a new signature's unusually slow write ends later.
+        """
+        elapsed = self._timer() - started
+        if created:
+            self._write_seconds += WRITE_TIME_WEIGHT * (elapsed - self._write_seconds)
+        remaining = ANSWER_HELD_FACTOR * self._write_seconds - elapsed
+        if remaining > 0:
+            await self._sleep(remaining)
 
     async def _total(self, pledge: Pledge) -> int:
         return (await self._catalog.counts(pledge.id)).total

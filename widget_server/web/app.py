@@ -6,14 +6,15 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Match, Route, Router
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
@@ -36,7 +37,6 @@ from widget_server.web.runtime import Services
 from widget_server.web.widget import assets, counter, form, meta, pages, sign
 
 log = logging.getLogger(__name__)
-
 
 
 class View:
@@ -83,6 +83,34 @@ async def client_gone(request: Request, exc: Exception) -> Response:
     error of ours, and nothing is stored. 499 is nginx's status for it; nobody receives it, but
     the access log records it instead of an error with a traceback."""
     return Response(status_code=499)
+
+
+class SlashRedirect:
+    """The router's answer when no route matches: a redirect to the path with its trailing slash
+    added or removed, if a route matches that, else the router's own 404.
+
+    Starlette's own redirect builds an absolute URL from the Host header, which anyone sending
+    the request chooses (and a cache in front might keep); ours is relative, so it always
+    stays on this site.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.not_found = router.not_found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if scope["type"] == "http" and path != "/":
+            other = path.rstrip("/") if path.endswith("/") else path + "/"
+            # Never "//host…": a Location starting with two slashes leaves the site.
+            if other.startswith("/") and not other.startswith("//"):
+                moved = {**scope, "path": other}
+                if any(route.matches(moved)[0] is not Match.NONE for route in self.router.routes):
+                    query = scope.get("query_string", b"").decode("latin-1")
+                    location = quote(scope.get("root_path", "") + other, safe="/:@!$&'()*+,;=-._~%")
+                    await RedirectResponse(location + (f"?{query}" if query else ""))(scope, receive, send)
+                    return
+        await self.not_found(scope, receive, send)
 
 
 def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
@@ -149,9 +177,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         lifespan=lifespan,
     )
     # Autoescaping on for every template: signers' text is only ever shown escaped.
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False
-    )
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False)
+    app.router.redirect_slashes = False  # ours instead: relative, whatever the Host header says
+    app.router.default = SlashRedirect(app.router)
     app.state.templates = Jinja2Templates(env=environment)
     app.state.assets = assets.load_assets()
     meta.install(environment, app.state.assets)

@@ -22,6 +22,8 @@ async def embed_page(request: Request) -> Response:
     embedding = await embedding_for(request)
     pledge = embedding.pledge
     partner_id = embedding.partner.id if embedding.partner else None
+    # The form lives no longer than the partner token version it was rendered under.
+    version = embedding.partner.token_version if embedding.partner else 0
     # Forms opened in the same tick share one form token (`Tokens.page_form_token`); the stamp
     # is rounded up (`tick_after`), so the minimum fill time is never shortened.
     tick = tick_after(services.clock())
@@ -34,10 +36,11 @@ async def embed_page(request: Request) -> Response:
             origin=embedding.parent_origin,
             rendered_at=tick / TICKS_PER_SECOND,
             attribution=clean_attribution(query_params(scope), ATTRIBUTION_PARAMS),
+            version=version,
         )
 
     # The query decides the attribution; the embedding the rest of the claim.
-    key = (pledge.id, partner_id, embedding.parent_origin, scope["query_string"])
+    key = (pledge.id, partner_id, version, embedding.parent_origin, scope["query_string"])
     token = services.tokens.page_form_token(key, tick, claim)
     total = (await services.catalog.counts(pledge.id)).total
 

@@ -1,0 +1,81 @@
+"""Issue 10, item 14: a repeat signature is answered at the same moment as a new one.
+
+A repeat writes nothing, so its write ends sooner; the signing use case holds every answer to
+the same moment after the write began, so a post's time does not tell whether an address had
+signed. Time here is a fake timer that the fake writer and the fake sleep move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from tests.conftest import FakeClock
+from tests.unit.test_signing import DIRECT_ORIGINS, KEYS, ORIGIN, PARTNER, PLEDGE, Rows
+from widget_server.core.models import NewSignature
+from widget_server.security.ratelimit import RateLimiter
+from widget_server.security.tokens import FormClaim, Tokens
+from widget_server.services.signing import Signed, Signing
+from widget_server.settings import Settings
+
+NEW_WRITE, REPEAT_WRITE = 0.004, 0.001  # seconds: a commit that writes, and one that does not
+
+
+@dataclass
+class Timer:
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Written:
+    created: bool
+    total: int
+
+
+@dataclass
+class Writer:
+    timer: Timer
+    seen: set[str] = field(default_factory=set)
+
+    async def submit(self, signature: NewSignature) -> Written:
+        created = signature.email not in self.seen
+        self.seen.add(signature.email)
+        self.timer.now += NEW_WRITE if created else REPEAT_WRITE
+        return Written(created, len(self.seen))
+
+
+def test_a_repeat_signature_is_answered_no_sooner_than_a_new_one() -> None:
+    clock, timer, tokens = FakeClock(), Timer(), Tokens(KEYS)
+    signing = Signing(
+        settings=Settings(direct_frame_origins=DIRECT_ORIGINS),
+        catalog=Rows(),
+        writer=Writer(timer),
+        tokens=tokens,
+        partner_limiter=RateLimiter(None, clock),
+        clock=clock,
+        timer=timer,
+        sleep=timer.sleep,
+    )
+    form = tokens.form_token(FormClaim(PLEDGE.id, PARTNER.id, ORIGIN, clock.now, {}, version=PARTNER.token_version))
+    clock.advance(5)
+
+    def answered_after(email: str) -> float:
+        started = timer.now
+        posted = {"name": "Ana Teacher", "email": email, "form_token": form}
+        assert isinstance(asyncio.run(signing.sign(PLEDGE, posted)), Signed)
+        return timer.now - started
+
+    for n in range(50):  # the typical write time is learnt from new signatures
+        answered_after(f"new{n}@example.org")
+    new = answered_after("another@example.org")
+    repeat = answered_after("new1@example.org")
+    assert repeat >= new > NEW_WRITE
+    assert abs(repeat - new) < 1e-9
