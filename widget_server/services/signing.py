@@ -38,11 +38,14 @@ from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.settings import Settings
 
 TICKS_PER_SECOND = 10
-# How far the typical write time is followed (an exponential average), and how much longer than
-# it every signature's answer is held: enough that nearly every new signature's own write ends
-# before, so first and repeat signatures are answered at the same moment.
+# How far the typical write time is followed (an exponential average), how much longer than it
+# every signature's answer is held (enough that nearly every new signature's own write ends
+# before, so first and repeat signatures are answered at the same moment), and the most any
+# answer is held beyond its own write: under load, queueing spreads answers over milliseconds
+# and swamps the difference, and holding longer would only cost throughput (BENCHMARKS.md).
 WRITE_TIME_WEIGHT = 0.05
 ANSWER_HELD_FACTOR = 2.0
+MAX_HOLD_SECONDS = 0.002
 
 
 def tick_after(now: float) -> int:
@@ -284,12 +287,16 @@ class Signing:
         A repeat signature writes nothing, so it would be answered sooner and a single post's
         time would tell whether an address had signed (SECURITY.md, "Ballot stuffing and bots").
         Both are held to the same moment after the write began, from the typical time of real
-        writes; only a new signature's unusually slow write ends later.
+        writes: twice it, but never more than MAX_HOLD_SECONDS past it.
         """
         elapsed = self._timer() - started
         if created:
-            self._write_seconds += WRITE_TIME_WEIGHT * (elapsed - self._write_seconds)
-        remaining = ANSWER_HELD_FACTOR * self._write_seconds - elapsed
+            # The first write sets the average; from nothing it would creep up over many writes.
+            weight = WRITE_TIME_WEIGHT if self._write_seconds else 1.0
+            self._write_seconds += weight * (elapsed - self._write_seconds)
+        typical = self._write_seconds
+        moment = typical + min((ANSWER_HELD_FACTOR - 1) * typical, MAX_HOLD_SECONDS)
+        remaining = moment - elapsed
         if remaining > 0:
             await self._sleep(remaining)
 
