@@ -96,6 +96,13 @@ class RateLimiter:
 
     def hit(self, key: str) -> int:
         """Take one token: 0 when allowed, else the whole seconds to wait (for Retry-After)."""
+        return self._check(key, take=True)
+
+    def waiting(self, key: str) -> int:
+        """What `hit` would answer now, without taking a token."""
+        return self._check(key, take=False)
+
+    def _check(self, key: str, take: bool) -> int:
         if self.rate is None:
             return 0
         limit, period = self.rate
@@ -104,23 +111,14 @@ class RateLimiter:
         tokens, last = self._buckets.get(key, (float(limit), now))
         tokens = min(float(limit), tokens + (now - last) * per_second)
         if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > self.MAX_KEYS:
-                self._prune(now, per_second, limit)
+            if take:
+                self._buckets[key] = (tokens - 1.0, now)
+                if len(self._buckets) > self.MAX_KEYS:
+                    self._prune(now, per_second, limit)
             return 0
-        self._buckets[key] = (tokens, now)
+        if take:
+            self._buckets[key] = (tokens, now)
         return max(1, math.ceil((1.0 - tokens) / per_second))
-
-    def waiting(self, key: str) -> int:
-        """What `hit` would answer now, without taking a token."""
-        if self.rate is None:
-            return 0
-        limit, period = self.rate
-        per_second = limit / period
-        now = self._clock()
-        tokens, last = self._buckets.get(key, (float(limit), now))
-        tokens = min(float(limit), tokens + (now - last) * per_second)
-        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / per_second))
 
     def _prune(self, now: float, per_second: float, limit: int) -> None:
         """Forget buckets that have refilled: they behave exactly like new ones."""

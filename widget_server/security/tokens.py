@@ -147,11 +147,13 @@ class Tokens:
     def read_partner_token(self, token: str) -> PartnerClaim:
         """What the token says; TokenError if it is forged. Whether it is current is the caller's
         to judge, against the partner's row (`core.attribution.credited_partner`)."""
-        if not canonical(token):
-            raise TokenError(TAMPERED)
+        # A remembered token was canonical when it was verified (nothing else is remembered), so
+        # the exact string found needs no second look; only a new one is checked.
         claim = self._verified.get(token)
         if claim is not None:
             return claim
+        if not canonical(token):
+            raise TokenError(TAMPERED)
         try:
             data: Any = self._partner.loads(token)
             claim = PartnerClaim(int(data["p"]), tuple(str(o) for o in data["o"]), int(data["v"]))
@@ -194,13 +196,13 @@ class Tokens:
         Verified tokens are remembered, as partner tokens are: forms opened in the same tenth
         of a second share a token (`page_form_token`), so in a surge many signatures arrive
         with one, and a claim follows from its token alone. Nothing about its age is kept.
-        Only the canonical spelling is read, so one token is one memo entry.
+        Only the canonical spelling is read (and so remembered), so one token is one memo entry.
         """
-        if not canonical(token):
-            raise Invalid(FORM_BAD)
-        claim = self._verified_forms.get(token)
+        claim = self._verified_forms.get(token)  # remembered only once canonical and verified
         if claim is not None:
             return claim
+        if not canonical(token):
+            raise Invalid(FORM_BAD)
         old_key = False
         try:
             try:
