@@ -59,7 +59,11 @@ def _local_url(host: str, port: int) -> str | None:
     """Without WIDGET_PUBLIC_URL, snippets point at the address being served."""
     if os.environ.get("WIDGET_PUBLIC_URL"):
         return None
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:  # an IPv6 address goes in brackets in a URL
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def cmd_pledge_add(args: argparse.Namespace) -> None:
