@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from widget_server.security.passwords import Cost
 from widget_server.services import accounts
 from widget_server.settings import Settings
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 from widget_server.web.app import create_app
 
 from .harness import SLUG

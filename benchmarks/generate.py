@@ -22,8 +22,8 @@ from widget_server.errors import WidgetError
 from widget_server.services import pledges
 from widget_server.services.partners import add_partner
 from widget_server.settings import Settings
+from widget_server.storage.engines import open_store
 from widget_server.storage.sqlite.queries import REBUILD_KEPT_COUNTS
-from widget_server.storage.store import open_store
 
 from .harness import SLUG, STATEMENT
 

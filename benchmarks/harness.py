@@ -246,7 +246,7 @@ def prepare_pledge(work_dir: Path, database: Path | str | None = None) -> Pledge
     a SQLite path or a postgresql:// URL."""
     from widget_server.services import partners, pledges
     from widget_server.settings import Settings
-    from widget_server.storage.store import open_store
+    from widget_server.storage.engines import open_store
 
     secret = secrets.token_urlsafe(32)
     database = database or work_dir / "bench.sqlite3"
@@ -278,7 +278,7 @@ def prepare_pledge(work_dir: Path, database: Path | str | None = None) -> Pledge
 
 def integrity(database: Path | str) -> tuple[int, list[str]]:
     """(rows, problems): the stored signatures, and where kept counts disagree with them."""
-    from widget_server.storage.store import open_store
+    from widget_server.storage.engines import open_store
 
     async def go() -> tuple[int, list[str]]:
         async with open_store(database) as store:

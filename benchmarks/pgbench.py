@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from tests.engines import _with_database
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 ROW = (
     "INSERT INTO signatures (pledge_id, partner_id, email, name, occupation, organisation, opt_in_updates,"

@@ -21,7 +21,8 @@ from tests.engines import ENGINES, fresh_postgres
 from widget_server.core.models import Pledge
 from widget_server.services import partners, pledges, reports
 from widget_server.settings import Settings
-from widget_server.storage.store import Store, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import Store
 from widget_server.web.app import create_app
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from tests.conftest import Signer, make_partner, make_pledge
 from widget_server.core.csvsafe import FORMULA_STARTS, CSVLines, neutralise
 from widget_server.core.models import EXPORT_COLUMNS
 from widget_server.services import reports
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 # Storage-facing behaviour: also run on PostgreSQL when the tests have one.
 pytestmark = pytest.mark.both_engines

@@ -8,7 +8,7 @@ from typing import Any
 from tests.conftest import Signer, make_partner, make_pledge, on_db
 from widget_server.errors import NotFound
 from widget_server.services import organisations, people
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 
 def orgs(settings, status: str | None = None) -> list[dict[str, Any]]:

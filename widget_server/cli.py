@@ -23,7 +23,8 @@ from widget_server.services import moving, organisations, partners, people, pled
 from widget_server.services.organisations import ORGANISATION_STATUSES
 from widget_server.services.partners import PartnerCredentials
 from widget_server.settings import Settings, database_path, help_table, port_number
-from widget_server.storage.store import Store, open_store, store_for
+from widget_server.storage.engines import open_store, store_for
+from widget_server.storage.store import Store
 
 T = TypeVar("T")
 

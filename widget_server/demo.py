@@ -20,7 +20,7 @@ from widget_server.server import config, graceful_sigterm
 from widget_server.services import partners, pledges
 from widget_server.services.partners import PartnerCredentials
 from widget_server.settings import Settings
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 EXAMPLE_SERVER = "http://127.0.0.1:8000"
 EXAMPLE_TOKEN = "PASTE-PARTNER-TOKEN-HERE"

@@ -20,7 +20,7 @@ from tests.security.conftest import SECRET, SLUG, frame_ancestors, unescaped
 from widget_server.messages import CROSS_SITE, FORM_BAD, OTHER_PLEDGE, REVOKED, TAMPERED
 from widget_server.security.tokens import Tokens
 from widget_server.services import partners
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 
 def _signature_bytes(token: str) -> bytes:

@@ -38,7 +38,7 @@ from widget_server.messages import FORM_BAD, TAMPERED, WRONG_SITE
 from widget_server.services import organisations, reports
 from widget_server.services.pledges import add_pledge
 from widget_server.settings import Settings
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 from widget_server.web.app import create_app
 from widget_server.web.widget.assets import load_assets
 

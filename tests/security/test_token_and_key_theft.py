@@ -17,7 +17,7 @@ from widget_server.messages import TAMPERED
 from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.services import partners, pledges
 from widget_server.settings import Settings
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 # The rotation's keys: 32 bytes or more, as every signing key must be (settings.MIN_KEY_BYTES).
 OLD_KEY, NEW_KEY, OLDER_KEY = (name.ljust(32, ".") for name in ("old-key", "new-key", "older-key"))

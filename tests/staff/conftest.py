@@ -18,7 +18,8 @@ from widget_server.core.times import iso_utc
 from widget_server.security.passwords import Cost
 from widget_server.services import accounts
 from widget_server.settings import Settings
-from widget_server.storage.store import Store, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import Store
 
 CHEAP = Cost(n=2**10, r=8, p=1)
 PASSWORD = "correct horse battery"

@@ -10,7 +10,8 @@ from typing import TypeVar
 import pytest
 
 from tests.engines import ENGINES, fresh_postgres
-from widget_server.storage.store import Store, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import Store
 
 T = TypeVar("T")
 

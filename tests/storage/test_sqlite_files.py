@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from widget_server.core.models import NewSignature
-from widget_server.storage.store import open_store, store_for
+from widget_server.storage.engines import open_store, store_for
 
 
 def mode(path: Path) -> int:

@@ -21,9 +21,10 @@ from tests.storage.test_staff_store import Run, at
 from tests.storage.test_store_contract import a_partner, a_pledge, signature
 from widget_server.errors import NotFound
 from widget_server.services.moving import copy_everything
+from widget_server.storage.engines import open_store
 from widget_server.storage.postgres import store as postgres_store
 from widget_server.storage.sqlite import db as sqlite_db
-from widget_server.storage.store import DIRECT, TABLES, SignatureMatch, Store, open_store
+from widget_server.storage.store import DIRECT, TABLES, SignatureMatch, Store
 
 # Signatures as (email, partner: 0 none / 1 / 2, created_at, occupation, opt_in_updates,
 # opt_in_partner, source, utm_source): across hours, minutes and two days, with occupations that

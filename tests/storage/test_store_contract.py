@@ -10,7 +10,8 @@ import pytest
 
 from widget_server.core.models import NewSignature, Partner, Pledge
 from widget_server.errors import Conflict, WidgetError
-from widget_server.storage.store import Store, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import Store
 
 Run = Callable[[Callable[[Store], Awaitable[Any]]], Any]
 NOW = "2026-11-30T10:00:00Z"
@@ -231,7 +232,7 @@ def test_a_backup_holds_everything_and_needs_no_open_store(store_url: str, tmp_p
     import asyncio
 
     from tests.engines import restore_postgres
-    from widget_server.storage.store import store_for
+    from widget_server.storage.engines import store_for
 
     async def fill() -> None:
         async with open_store(store_url) as store:

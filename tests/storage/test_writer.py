@@ -8,7 +8,8 @@ import pytest
 
 from widget_server.core.models import NewSignature, Pledge
 from widget_server.errors import Unavailable
-from widget_server.storage.store import BatchResult, Store, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import BatchResult, Store
 from widget_server.storage.writer import SignatureWriter, WriteResult
 
 

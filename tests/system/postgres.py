@@ -21,7 +21,7 @@ from tests.engines import POSTGRES_URL, fresh_postgres
 from tests.server_harness import Server, fetch
 from widget_server.services import partners, pledges
 from widget_server.settings import Settings
-from widget_server.storage.store import open_store
+from widget_server.storage.engines import open_store
 
 SECRET = "postgres-system-test-secret-key-0123456789"
 SLUG = "data-firewall"

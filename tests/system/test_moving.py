@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.system.postgres import SECRET, postgres_url, settings_for
 from widget_server.core.models import NewSignature
 from widget_server.services import organisations, partners, pledges, reports
-from widget_server.storage.store import TABLES, open_store
+from widget_server.storage.engines import open_store
+from widget_server.storage.store import TABLES
 
 __all__ = ["postgres_url"]
 

@@ -97,7 +97,7 @@ def test_killing_one_worker_mid_surge_loses_no_acknowledged_signature(postgres_u
 
     import asyncio
 
-    from widget_server.storage.store import open_store
+    from widget_server.storage.engines import open_store
 
     async def stored() -> set[str]:
         found: set[str] = set()

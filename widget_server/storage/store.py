@@ -7,8 +7,8 @@ a unique guard that said no, `Unavailable` for a database that cannot be reached
 `ConfigError` for a file that is not a widget database. Everything above it (the writer, the
 catalog, the use cases, the CLI, the demo, the tests) takes a Store and never a connection or path.
 
-`open_store(url)` picks the engine from the URL: a path or `sqlite:///path` (SQLite, the default),
-or `postgresql://user:password@host:port/database` (storage/postgres/).
+`storage/engines.py` picks the engine a URL names (`open_store(url)`): SQLite for a path or
+`sqlite:///path` (the default), PostgreSQL for `postgresql://user:password@host:port/database`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from widget_server import messages
 from widget_server.core.models import NewSignature, Partner, Pledge
-from widget_server.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -486,39 +484,3 @@ class Store(abc.ABC):
     ) -> list[AuditEntry]:
         """The newest entries first, filtered by exact actor, action and pledge; `before_id`
         pages back."""
-
-
-def store_for(url: str | Path, *, pool_size: int = 10) -> Store:
-    """The engine for `url` (a path, `sqlite:///path` or `postgresql://…`), not yet opened.
-
-    `pool_size` is the most connections an engine with a pool keeps open.
-    """
-    text = str(url)
-    if not text.strip():
-        raise ConfigError(messages.EMPTY_DATABASE)
-    if text.startswith(("postgresql://", "postgres://")):
-        from widget_server.storage.postgres.store import PostgresStore
-
-        return PostgresStore(text, pool_size=pool_size)
-    if text.startswith("sqlite:///"):
-        # As SQLAlchemy reads it: sqlite:///widget.db is relative, sqlite:////srv/widget.db absolute.
-        text = text[len("sqlite:///") :]
-    elif "://" in text:
-        scheme = text.split("://", 1)[0]
-        raise ConfigError(messages.UNKNOWN_DATABASE.format(scheme=scheme))
-    from widget_server.storage.sqlite.store import SQLiteStore
-
-    return SQLiteStore(Path(text))
-
-
-@contextlib.asynccontextmanager
-async def open_store(url: str | Path, *, migrate: bool = True, pool_size: int = 10) -> AsyncIterator[Store]:
-    """An opened (and by default migrated) store, closed on the way out."""
-    store = store_for(url, pool_size=pool_size)
-    await store.open()
-    try:
-        if migrate:
-            await store.migrate()
-        yield store
-    finally:
-        await store.close()

@@ -25,7 +25,7 @@ from widget_server.security.ratelimit import ClientKeys, RateLimiter, divided, p
 from widget_server.security.tokens import Tokens
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
-from widget_server.storage.store import store_for
+from widget_server.storage.engines import store_for
 from widget_server.storage.writer import SignatureWriter
 from widget_server.web import staff
 from widget_server.web.edge.middleware import EdgeMiddleware
