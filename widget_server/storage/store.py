@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from widget_server.core.models import NewSignature, Partner, Pledge
 
@@ -198,6 +199,41 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 # fmt: on
+
+
+class Row(Protocol):
+    """A database row read by column name: sqlite3.Row and asyncpg.Record both are."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def pledge_from_row(row: Row) -> Pledge:
+    """A pledge from an engine's row of its columns (sqlite3.Row and asyncpg.Record alike)."""
+    return Pledge(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        statement_html=row["statement_html"],
+        goal=row["goal"],
+        privacy_url=row["privacy_url"],
+        contact=row["contact"],
+        signature_count=row["signature_count"],
+        closed=row["closed_at"] is not None,
+        optional_fields=tuple(f for f in row["optional_fields"].split(",") if f),
+    )
+
+
+def partner_from_row(row: Row, origins: Sequence[str]) -> Partner:
+    """A partner from an engine's row; `origins` decoded by the engine (JSON text, or an array)."""
+    return Partner(
+        id=row["id"],
+        pledge_id=row["pledge_id"],
+        name=row["name"],
+        origins=tuple(origins),
+        token_version=row["token_version"],
+        revoked=row["revoked_at"] is not None,
+        signature_count=row["signature_count"],
+    )
 
 
 class Store(abc.ABC):

@@ -25,7 +25,7 @@ from widget_server.security.ratelimit import ClientKeys, RateLimiter, divided, p
 from widget_server.security.tokens import Tokens
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
-from widget_server.storage.engines import store_for
+from widget_server.storage.engines import open_store
 from widget_server.storage.writer import SignatureWriter
 from widget_server.web import staff
 from widget_server.web.edge.middleware import EdgeMiddleware
@@ -133,35 +133,28 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = store_for(settings.database, pool_size=settings.db_pool_size)
-        await store.open()
-        try:
-            await store.migrate()
-        except BaseException:
-            await store.close()
-            raise
-        catalog = Catalog(store, settings.cache_seconds, clock)
-        writer = SignatureWriter(store, batch_size=settings.batch_size, on_commit=catalog.counts_committed)
-        writer.start()
-        app.state.services = Services(
-            settings=settings,
-            catalog=catalog,
-            writer=writer,
-            tokens=Tokens(keys),
-            client_keys=ClientKeys(clock, keys[-1]),
-            client_limiter=RateLimiter(client_rate, clock),
-            partner_limiter=RateLimiter(partner_rate, clock),
-            clock=clock,
-        )
-        app.state.store = store  # the staff area's use cases take the Store itself
-        log.info("serving %s", store.location)
-        try:
-            yield
-        finally:
-            # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
-            await writer.close()
-            await store.close()
-            log.info("stopped; every acknowledged signature is committed")
+        async with open_store(settings.database, pool_size=settings.db_pool_size) as store:
+            catalog = Catalog(store, settings.cache_seconds, clock)
+            writer = SignatureWriter(store, batch_size=settings.batch_size, on_commit=catalog.counts_committed)
+            writer.start()
+            app.state.services = Services(
+                settings=settings,
+                catalog=catalog,
+                writer=writer,
+                tokens=Tokens(keys),
+                client_keys=ClientKeys(clock, keys[-1]),
+                client_limiter=RateLimiter(client_rate, clock),
+                partner_limiter=RateLimiter(partner_rate, clock),
+                clock=clock,
+            )
+            app.state.store = store  # the staff area's use cases take the Store itself
+            log.info("serving %s", store.location)
+            try:
+                yield
+            finally:
+                # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
+                await writer.close()
+        log.info("stopped; every acknowledged signature is committed")
 
     app = Starlette(
         routes=routes,

@@ -33,6 +33,8 @@ from widget_server.storage.store import (
     SourceCount,
     StaffUser,
     occupation_key,
+    partner_from_row,
+    pledge_from_row,
 )
 
 Connection: TypeAlias = asyncpg.Connection  # a pool's proxied connection behaves the same
@@ -65,30 +67,11 @@ _PARTNER = f"SELECT {_PARTNER_COLUMNS} FROM partners"
 
 
 def _pledge(row: asyncpg.Record) -> Pledge:
-    return Pledge(
-        id=row["id"],
-        slug=row["slug"],
-        title=row["title"],
-        statement_html=row["statement_html"],
-        goal=row["goal"],
-        privacy_url=row["privacy_url"],
-        contact=row["contact"],
-        signature_count=row["signature_count"],
-        closed=row["closed_at"] is not None,
-        optional_fields=tuple(f for f in row["optional_fields"].split(",") if f),
-    )
+    return pledge_from_row(row)
 
 
 def _partner(row: asyncpg.Record) -> Partner:
-    return Partner(
-        id=row["id"],
-        pledge_id=row["pledge_id"],
-        name=row["name"],
-        origins=tuple(row["origins"]),
-        token_version=row["token_version"],
-        revoked=row["revoked_at"] is not None,
-        signature_count=row["signature_count"],
-    )
+    return partner_from_row(row, row["origins"])
 
 
 async def pledge_by_slug(conn: Connection, slug: str) -> Pledge | None:

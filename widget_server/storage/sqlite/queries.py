@@ -32,34 +32,17 @@ from widget_server.storage.store import (
     SourceCount,
     StaffUser,
     occupation_key,
+    partner_from_row,
+    pledge_from_row,
 )
 
 
 def _pledge(row: sqlite3.Row) -> Pledge:
-    return Pledge(
-        id=row["id"],
-        slug=row["slug"],
-        title=row["title"],
-        statement_html=row["statement_html"],
-        goal=row["goal"],
-        privacy_url=row["privacy_url"],
-        contact=row["contact"],
-        signature_count=row["signature_count"],
-        closed=row["closed_at"] is not None,
-        optional_fields=tuple(f for f in row["optional_fields"].split(",") if f),
-    )
+    return pledge_from_row(row)
 
 
 def _partner(row: sqlite3.Row) -> Partner:
-    return Partner(
-        id=row["id"],
-        pledge_id=row["pledge_id"],
-        name=row["name"],
-        origins=tuple(json.loads(row["origins"])),
-        token_version=row["token_version"],
-        revoked=row["revoked_at"] is not None,
-        signature_count=row["signature_count"],
-    )
+    return partner_from_row(row, json.loads(row["origins"]))
 
 
 async def pledge_by_slug(conn: aiosqlite.Connection, slug: str) -> Pledge | None:
@@ -488,10 +471,6 @@ async def remove_signatures(conn: aiosqlite.Connection, where: str, params: Sequ
     return len(erased)
 
 
-def _copy_columns(table: str) -> tuple[tuple[str, str], ...]:
-    return TABLES[table]
-
-
 async def is_empty(conn: aiosqlite.Connection) -> bool:
     for table in TABLES:
         async with conn.execute(f"SELECT 1 FROM {table} LIMIT 1") as cursor:  # names from TABLES only
@@ -523,7 +502,7 @@ def _stored(kind: str, value: object) -> object:
 async def read_table(
     conn: aiosqlite.Connection, table: str, chunk: int = 1000
 ) -> AsyncGenerator[list[dict[str, object]], None]:
-    columns = _copy_columns(table)
+    columns = TABLES[table]
     names = ", ".join(name for name, _ in columns)
     order = ", ".join(name for name, _ in columns[:3])
     async with conn.execute(f"SELECT {names} FROM {table} ORDER BY {order}") as cursor:
@@ -532,7 +511,7 @@ async def read_table(
 
 
 async def write_rows(conn: aiosqlite.Connection, table: str, rows: Sequence[dict[str, object]]) -> None:
-    columns = _copy_columns(table)
+    columns = TABLES[table]
     sql = f"INSERT INTO {table} ({', '.join(n for n, _ in columns)}) VALUES ({', '.join('?' * len(columns))})"
     async with transaction(conn):
         await conn.executemany(sql, [tuple(_stored(kind, row[name]) for name, kind in columns) for row in rows])
