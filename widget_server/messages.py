@@ -105,6 +105,12 @@ PARTNER_LINK_BAD = "This link does not open a partner's report: it may have been
 BURST_BAD = "That is not a burst this panel can show."
 STAFF_NOT_A_NUMBER = "{what} must be a whole number."
 
+# Confirmed signatures (services/confirmation.py, web/widget/confirm.py, the emails).
+# (Sentences for confirmation go here.)
+
+# Partner webhooks and the outbox (services/webhooks.py, services/outbox.py, delivery/).
+# (Sentences for webhooks and the outbox go here.)
+
 
 def erased(signatures: int, scrubbed: bool) -> str:
     """What staff are told after an erasure: only "erased" when the database's files no longer hold it."""

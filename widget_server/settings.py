@@ -128,6 +128,52 @@ class Settings:
     staff_session_hours: float = _setting(
         12.0, "WIDGET_STAFF_SESSION_HOURS", "A staff session ends this long after signing in, however busy."
     )
+    smtp_url: str = _setting(
+        "",
+        "WIDGET_SMTP_URL",
+        "Where confirmation emails go: smtp://host:port (plain, for a relay on this network),"
+        " smtp+starttls://user:password@host:587 or smtps://user:password@host:465; empty: no email,"
+        " so no pledge can ask for confirmation.",
+    )
+    mail_from: str = _setting(
+        "", "WIDGET_MAIL_FROM", "The From address of confirmation emails, e.g. Pledge <pledge@example.org>."
+    )
+    confirm_sends: int = _setting(
+        3,
+        "WIDGET_CONFIRM_SENDS",
+        "Most confirmation emails one address gets for one pledge (signing again re-sends one).",
+        (1, 20),
+    )
+    confirm_reminder_hours: float = _setting(
+        48.0,
+        "WIDGET_CONFIRM_REMINDER_HOURS",
+        "One reminder this long after signing, to whoever has not confirmed yet; 0: no reminder.",
+        (0, 24 * 365),
+    )
+    confirm_retention_hours: float = _setting(
+        14 * 24.0,
+        "WIDGET_CONFIRM_RETENTION_HOURS",
+        "Unconfirmed signatures are deleted this long after signing, and their links stop working.",
+        (1 / 3600, 24 * 365),
+    )
+    webhook_allow_local: str = _setting(
+        "off",
+        "WIDGET_WEBHOOK_ALLOW_LOCAL",
+        "'on' lets partner webhooks use http:// and reach private, loopback and link-local addresses"
+        " (tests, or a partner's CRM inside your own network).",
+    )
+    outbox_first_retry_seconds: float = _setting(
+        10.0,
+        "WIDGET_OUTBOX_FIRST_RETRY_SECONDS",
+        "Wait before the first retry of an email or webhook that failed; each next wait doubles (with jitter).",
+        (0.001, 3600),
+    )
+    outbox_attempts: int = _setting(
+        12,
+        "WIDGET_OUTBOX_ATTEMPTS",
+        "Attempts at one email or webhook before it is marked dead for staff to retry or discard.",
+        (1, 50),
+    )
     access_log: str = _setting(
         "on",
         "WIDGET_ACCESS_LOG",
@@ -153,6 +199,13 @@ class Settings:
                 f"WIDGET_PUBLIC_URL is an http:// or https:// address such as https://widgets.example.org"
                 f" (the host in ASCII, no query), not {self.public_url!r}."
             )
+        if self.confirm_reminder_hours and self.confirm_reminder_hours >= self.confirm_retention_hours:
+            raise ConfigError(
+                f"WIDGET_CONFIRM_REMINDER_HOURS ({self.confirm_reminder_hours:g}) must be shorter than"
+                f" WIDGET_CONFIRM_RETENTION_HOURS ({self.confirm_retention_hours:g}): the reminder would come"
+                " after the signature is deleted."
+            )
+        _switch("WIDGET_WEBHOOK_ALLOW_LOCAL", self.webhook_allow_local)
         if self.db_path is not None and not str(self.db_path).strip():
             raise ConfigError("The database (--db or WIDGET_DB) is empty; give a SQLite file's path or a database URL.")
 
@@ -186,10 +239,17 @@ class Settings:
     @property
     def access_log_on(self) -> bool:
         """WIDGET_ACCESS_LOG as a switch; anything but on/off is a configuration error."""
-        value = self.access_log.strip().lower()
-        if value not in ("on", "off"):
-            raise ConfigError(f"WIDGET_ACCESS_LOG is 'on' or 'off', not {self.access_log!r}.")
-        return value == "on"
+        return _switch("WIDGET_ACCESS_LOG", self.access_log)
+
+    @property
+    def webhook_local_allowed(self) -> bool:
+        """WIDGET_WEBHOOK_ALLOW_LOCAL as a switch."""
+        return _switch("WIDGET_WEBHOOK_ALLOW_LOCAL", self.webhook_allow_local)
+
+    @property
+    def mail_configured(self) -> bool:
+        """True when confirmation emails can be sent: an SMTP URL and a From address."""
+        return bool(self.smtp_url.strip() and self.mail_from.strip())
 
     @property
     def database(self) -> Path | str:
@@ -210,6 +270,14 @@ class Settings:
         if self.secret_key.strip():
             return self.secret_key
         return load_or_create_secret(Path(self.data_dir) / "secret.key")
+
+
+def _switch(env: str, value: str) -> bool:
+    """An on/off setting; anything else is a configuration error naming it."""
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise ConfigError(f"{env} is 'on' or 'off', not {value!r}.")
+    return word == "on"
 
 
 def _parse(name: str, type_: Any, raw: str, env: str) -> Any:

@@ -36,6 +36,8 @@ class Pledge:
     # form asks only the optional questions named here.
     closed: bool = False
     optional_fields: tuple[str, ...] = ("occupation", "organisation")
+    # Set by staff: a signature counts only once confirmed from the signer's mailbox.
+    confirm_email: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Partner:
     token_version: int
     revoked: bool
     signature_count: int
+    # Where signatures that consented to this partner's contact are POSTed; None: no webhook.
+    # (Its signing secret is read from the Store only when a delivery is signed.)
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class NewSignature:
     # A keyed hash of the client's network under a short-lived key (security.ratelimit), never
     # the address: lets staff see one client's burst (SECURITY.md, "Abuse marks").
     client_mark: str = ""
+    # The pledge asks for confirmation: stored as pending (not counted) and a confirmation email
+    # queued, until the signer follows the link (services/confirmation.py).
+    pending: bool = False
 
 
 @dataclass(frozen=True)

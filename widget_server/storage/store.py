@@ -31,6 +31,52 @@ class BatchResult:
     totals: dict[int, int]  # pledge id → its count after the commit
     # partner id → (its pledge id, its count after the commit)
     partner_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # (pledge_id, email) of pending signatures (NewSignature.pending) stored for the first time
+    pending: set[tuple[int, str]] = field(default_factory=set)
+
+
+# Confirmed signatures and the outbox ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingSignature:
+    """A signature waiting for its signer to confirm it from their mailbox (not counted)."""
+
+    id: int
+    signature: NewSignature  # as signed, with pending=True
+    sends: int  # confirmation emails queued for it so far, the first one included
+    reminded: bool
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    """What following a confirmation link did."""
+
+    state: str  # "confirmed" (counted now), "already" (counted before), "unknown" (purged, erased, never)
+    pledge_id: int | None
+    # The batch that moved the counts, for the catalog (`Catalog.counts_committed`); None unless confirmed.
+    batch: BatchResult | None = None
+
+
+#: What an outbox message is: a confirmation email, its one reminder, or a partner webhook.
+OUTBOX_KINDS = ("confirm", "remind", "webhook")
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One email or webhook to send. It holds no personal data: `ref_id` names the pending
+    signature (confirm, remind) or the signature (webhook) read when it is sent, so an erasure
+    leaves nothing behind in the outbox."""
+
+    id: int  # also the delivery's stable id (webhook-id), so a receiver can drop a duplicate
+    kind: str  # one of OUTBOX_KINDS
+    ref_id: int
+    partner_id: int | None  # the webhook's partner; None for emails
+    created_at: str
+    attempts: int  # failed attempts so far
+    next_attempt_at: str
+    last_error: str  # "" until an attempt failed; a reason, never personal data
+    dead: bool  # out of attempts: waits for staff to retry or discard it
 
 
 @dataclass(frozen=True)
@@ -286,6 +332,7 @@ class Store(abc.ABC):
         privacy_url: str | None,
         contact: str | None,
         now: str,
+        confirm_email: bool = False,
     ) -> Pledge:
         """The new pledge; Conflict if its slug is taken."""
 
@@ -318,7 +365,7 @@ class Store(abc.ABC):
     # Signatures and counts --------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def write_signatures(self, batch: Sequence[NewSignature]) -> BatchResult:
+    async def write_signatures(self, batch: Sequence[NewSignature], *, confirm_sends: int = 3) -> BatchResult:
         """Insert a batch in one transaction, with every kept count moved in the same transaction.
 
         A signature whose (pledge, normalised email) is already stored is skipped, not an error.
@@ -362,8 +409,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def integrity(self) -> list[str]:
         """Where kept counts disagree with the rows (empty when all is well); for tests and ops."""
-
-    # Organisations ----------------------------------------------------------------------------
 
     # Moving a campaign between engines --------------------------------------------------------
 
@@ -418,6 +463,7 @@ class Store(abc.ABC):
         contact: str | None,
         optional_fields: Sequence[str],
         closed_at: str | None,
+        confirm_email: bool = False,
     ) -> Pledge:
         """Replace the pledge's settings (the slug stays); `closed_at` None opens it again, and a
         pledge already closed keeps its first closing time."""
@@ -520,3 +566,81 @@ class Store(abc.ABC):
     ) -> list[AuditEntry]:
         """The newest entries first, filtered by exact actor, action and pledge; `before_id`
         pages back."""
+
+    # Confirmed signatures ---------------------------------------------------------------------
+    # `write_signatures` stores a NewSignature with pending=True in pending_signatures, never in
+    # signatures (so no count moves), unless that (pledge, email) has already signed: then it
+    # does nothing. A new pending signature queues a "confirm" message in the same transaction;
+    # signing again while pending queues another one, up to `confirm_sends` in all.
+    # A signature written to signatures (confirmation off, or confirmed) whose signer consented
+    # to the partner's contact, for a partner with a webhook, queues a "webhook" message in the
+    # same transaction.
+
+    async def pending_signature(self, pending_id: int) -> PendingSignature | None:
+        """A signature still waiting for confirmation; None once confirmed, purged or erased."""
+        raise NotImplementedError
+
+    async def confirm_pending(self, pending_id: int, now: str) -> ConfirmResult:
+        """Count a pending signature, in one transaction: it moves to signatures with every kept
+        count, and its webhook (if any) is queued. Confirming twice counts once ("already")."""
+        raise NotImplementedError
+
+    async def queue_reminders(self, signed_before: str) -> int:
+        """Queue one "remind" message for each pending signature signed before that time and not
+        yet reminded, marking it reminded in the same transaction; returns how many."""
+        raise NotImplementedError
+
+    async def purge_pending(self, signed_before: str) -> int:
+        """Delete pending signatures signed before that time, with their queued messages; counts
+        untouched (they never counted). Returns how many."""
+        raise NotImplementedError
+
+    async def pending_counts(self, pledge_id: int) -> dict[int, int]:
+        """Pending signatures of a pledge per partner id (DIRECT for signed directly)."""
+        raise NotImplementedError
+
+    async def signature_by_id(self, signature_id: int) -> NewSignature | None:
+        """A counted signature as it was signed (for a webhook's body); None once erased."""
+        raise NotImplementedError
+
+    # Partner webhooks -------------------------------------------------------------------------
+
+    async def set_partner_webhook(self, partner_id: int, url: str | None, secret: str | None) -> Partner:
+        """Set (or with None, remove) a partner's webhook URL and signing secret. Messages already
+        queued for it stay queued and go to the URL current when they are sent."""
+        raise NotImplementedError
+
+    async def partner_webhook(self, partner_id: int) -> tuple[str, str] | None:
+        """The partner's webhook (URL, secret), or None when it has none."""
+        raise NotImplementedError
+
+    # The outbox -------------------------------------------------------------------------------
+
+    async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+        """Up to `limit` messages due at `now` (not dead, not leased by another process), oldest
+        first, each leased until `lease_until` in one transaction: however many processes claim
+        at once, a message goes to one of them (PostgreSQL: FOR UPDATE SKIP LOCKED). A lease that
+        runs out (its process died mid-send) makes the message due again."""
+        raise NotImplementedError
+
+    async def outbox_sent(self, message_id: int) -> None:
+        """The message was delivered: remove it."""
+        raise NotImplementedError
+
+    async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
+        """One more failed attempt, its reason, the lease released; due again at `retry_at`, or
+        dead when None."""
+        raise NotImplementedError
+
+    async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
+        """Queued messages, oldest first (dead ones only with `dead_only`)."""
+        raise NotImplementedError
+
+    async def outbox_retry(self, message_id: int | None, now: str) -> int:
+        """Make a dead message (None: every dead message) due at `now` with its attempts reset;
+        returns how many."""
+        raise NotImplementedError
+
+    async def outbox_discard(self, message_id: int) -> bool:
+        """Remove a queued or dead message without sending it; True when there was one."""
+        raise NotImplementedError
