@@ -259,11 +259,24 @@ def test_closing_keeps_the_first_time_and_a_missing_account_is_not_found(with_st
 
 async def _staff_campaign(store: Store) -> None:
     """Every table holding rows: a closed pledge, partners, marked signatures, an organisation,
-    an erasure and an invalidation behind it, accounts and audit entries."""
+    an erasure and an invalidation behind it, accounts and audit entries, pending and confirmed
+    signatures, a partner webhook and queued messages (one of them dead)."""
     pledge = await a_pledge(store)
     await a_pledge(store, "second")
     river = await a_partner(store, pledge, "Riverside")
-    await a_partner(store, pledge, "Hill")
+    hill = await a_partner(store, pledge, "Hill")
+    await store.set_partner_webhook(hill.id, "https://hill.example/hook", "whsec_aGlsbA==")
+    await store.write_signatures(
+        [signature(pledge, "hooked@x.org", hill, opt_in_partner=True, created_at=at(9))]
+        + [
+            signature(pledge, f"w{i}@x.org", hill, opt_in_partner=True, created_at=at(9, i), pending=True)
+            for i in range(3)
+        ]
+    )
+    await store.confirm_pending(3, at(10))
+    await store.queue_reminders(at(9, 1), now=at(10))
+    [dead, *_] = await store.claim_outbox(at(11), at(12), 1)
+    await store.outbox_failed(dead.id, "The receiver answered 410.", None)
     await store.write_signatures(
         [
             signature(
@@ -293,6 +306,7 @@ async def _staff_campaign(store: Store) -> None:
         contact="0800",
         optional_fields=("occupation",),
         closed_at=at(4),
+        confirm_email=True,
     )
     await store.revoke_partner(river.id, at(5))
     ana = await store.insert_staff_user(email="ana@c.org", role="owner", password_hash="h1", now=at(6))
@@ -337,11 +351,23 @@ def test_a_campaign_with_staff_data_survives_a_copy_through_another_database(sto
                 user = await store.insert_staff_user(email="cy@c.org", role="viewer", password_hash="h", now=at(8))
                 await store.record_audit(at=at(8), actor="cy@c.org", action="login", pledge="", subject="", detail="")
                 entries = await store.audit_entries(limit=1)
-                return pledge.id, user.id, entries[0].id, await store.integrity()
+                await store.write_signatures([signature(pledge, "new@x.org", pending=True, created_at=at(12))])
+                queued = await store.outbox_messages()
+                waiting = [await store.pending_signature(i) for i in range(1, 6)]
+                return (
+                    pledge.id,
+                    user.id,
+                    entries[0].id,
+                    queued[-1].id,
+                    [w.id for w in waiting if w],
+                    await store.integrity(),
+                )
 
-        pledge_id, user_id, entry_id, problems = asyncio.run(after_the_move())
-    # New rows take ids past the copied ones, in every table with an id.
+        pledge_id, user_id, entry_id, message_id, waiting, problems = asyncio.run(after_the_move())
+    # New rows take ids past the copied ones, in every table with an id; a pending id once
+    # confirmed (3, the highest copied) is never handed out again.
     assert (pledge_id, user_id, entry_id) == (3, 3, 4)
+    assert message_id > 5 and waiting == [1, 2, 4]
     assert problems == []
 
 

@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from tests.system.postgres import SECRET, postgres_url, settings_for
 from widget_server.core.models import NewSignature
@@ -74,7 +75,38 @@ def a_campaign(database: Path) -> None:
             batch.append(
                 NewSignature(pledge.id, gone.id, "late@example.org", "Late", created_at="2026-11-20T00:00:00Z")
             )
+            # A partner webhook with deliveries queued (one of them dead), and signatures waiting
+            # for confirmation with their emails queued: a move loses none of them.
+            await store.set_partner_webhook(riverside.id, "https://faß.example/hook", "whsec_c2VjcmV0")
             await store.write_signatures(batch)
+            asked = await store.insert_pledge(
+                slug="asked",
+                title="Confirmed",
+                statement_html="<p>Three</p>",
+                goal=None,
+                privacy_url=None,
+                contact=None,
+                now="2026-11-01T00:00:00Z",
+                confirm_email=True,
+            )
+            await store.write_signatures(
+                [
+                    NewSignature(
+                        asked.id,
+                        None,
+                        f"w{i}@example.org",
+                        f"Wé {i}",
+                        attribution={"utm_source": "mail"},
+                        created_at=f"2026-11-2{i}T10:00:00Z",
+                        pending=True,
+                    )
+                    for i in range(3)
+                ]
+            )
+            await store.confirm_pending(1, "2026-11-25T00:00:00Z")
+            await store.queue_reminders("2026-11-22T00:00:00Z", now="2026-11-25T00:00:00Z")
+            [dead] = await store.claim_outbox("2026-11-25T00:00:00Z", "2026-11-25T00:01:00Z", 1)
+            await store.outbox_failed(dead.id, "The receiver answered 410.", None)
             await organisations.review_organisation(store, "p", "hill school", "approved")
 
     asyncio.run(go())
@@ -87,7 +119,7 @@ def test_a_campaign_moves_to_postgresql_and_back_unchanged(postgres_url: str, tm
 
     moved = cli("migrate-to", postgres_url, "--db", str(source))
     assert moved.returncode == 0, moved.stderr
-    assert "41 signatures" in moved.stdout
+    assert "42 signatures" in moved.stdout  # 41 on the first pledge, one confirmed on "asked"
     assert everything(postgres_url) == before
 
     again = cli("migrate-to", postgres_url, "--db", str(source))  # the target is no longer empty
@@ -104,11 +136,27 @@ def test_a_campaign_moves_to_postgresql_and_back_unchanged(postgres_url: str, tm
             return await reports.stats(store, "p")
 
     assert asyncio.run(stats(postgres_url)) == asyncio.run(stats(source)) == asyncio.run(stats(back))
+    # Every table of confirmation and the outbox had rows to move.
+    assert all(before[table] for table in ("pending_signatures", "confirmed_pending", "outbox"))
+    assert len(before["outbox"]) > 10 and len(before["pending_signatures"]) == 2
+
+    async def confirm(url: str | Path) -> tuple[str, str, int | None]:
+        async with open_store(url) as store:
+            first = await store.confirm_pending(1, "2026-11-26T00:00:00Z")
+            second = await store.confirm_pending(2, "2026-11-26T00:00:00Z")
+            return first.state, second.state, (await store.pledge_by_slug("asked") or _missing()).signature_count
+
+    # The moved confirmation is remembered, and a moved pending signature can still be confirmed.
+    assert asyncio.run(confirm(back)) == ("already", "confirmed", 2)
     # New rows after the move take new ids, past the copied ones.
     created = cli(
         "pledge", "add", "r", "--title", "Third", "--statement-file", str(_statement(tmp_path)), "--db", postgres_url
     )
     assert created.returncode == 0, created.stderr
+
+
+def _missing() -> NoReturn:
+    raise AssertionError("the pledge did not move")
 
 
 def _statement(folder: Path) -> Path:

@@ -33,6 +33,8 @@ class BatchResult:
     partner_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
     # (pledge_id, email) of pending signatures (NewSignature.pending) stored for the first time
     pending: set[tuple[int, str]] = field(default_factory=set)
+    # Outbox messages (confirmation emails, webhooks) this batch queued: wake the worker when > 0.
+    queued: int = 0
 
 
 # Confirmed signatures and the outbox ---------------------------------------------------------
@@ -204,11 +206,12 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "pledges": (
         ("id", "int"), ("slug", "text"), ("title", "text"), ("statement_html", "text"), ("goal", "int"),
         ("privacy_url", "text"), ("contact", "text"), ("signature_count", "int"), ("created_at", "time"),
-        ("closed_at", "time"), ("optional_fields", "text"),
+        ("closed_at", "time"), ("optional_fields", "text"), ("confirm_email", "bool"),
     ),
     "partners": (
         ("id", "int"), ("pledge_id", "int"), ("name", "text"), ("origins", "list"), ("token_version", "int"),
-        ("revoked_at", "time"), ("signature_count", "int"), ("created_at", "time"),
+        ("revoked_at", "time"), ("signature_count", "int"), ("created_at", "time"), ("webhook_url", "text"),
+        ("webhook_secret", "text"),
     ),
     "signatures": (
         ("id", "int"), ("pledge_id", "int"), ("partner_id", "int"), ("email", "text"), ("name", "text"),
@@ -243,6 +246,22 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("id", "int"), ("at", "time"), ("actor", "text"), ("action", "text"), ("pledge", "text"),
         ("subject", "text"), ("detail", "text"),
     ),
+    # Confirmed signatures: those waiting for their signer, and which waiting ids became which
+    # signature (so a second click answers "already"); then the outbox, so that a move loses no
+    # queued email or webhook.
+    "pending_signatures": (
+        ("id", "int"), ("pledge_id", "int"), ("partner_id", "int"), ("email", "text"), ("name", "text"),
+        ("occupation", "text"), ("organisation", "text"), ("opt_in_updates", "bool"), ("opt_in_partner", "bool"),
+        ("origin", "text"), ("source", "text"), ("utm_source", "text"), ("utm_medium", "text"),
+        ("utm_campaign", "text"), ("utm_term", "text"), ("utm_content", "text"), ("created_at", "time"),
+        ("client_mark", "text"), ("sends", "int"), ("reminded", "bool"),
+    ),
+    "confirmed_pending": (("id", "int"), ("pledge_id", "int"), ("signature_id", "int"), ("confirmed_at", "time")),
+    "outbox": (
+        ("id", "int"), ("kind", "text"), ("ref_id", "int"), ("partner_id", "int"), ("created_at", "time"),
+        ("attempts", "int"), ("next_attempt_at", "time"), ("leased_until", "time"), ("last_error", "text"),
+        ("dead", "bool"),
+    ),
 }
 # fmt: on
 
@@ -266,6 +285,7 @@ def pledge_from_row(row: Row) -> Pledge:
         signature_count=row["signature_count"],
         closed=row["closed_at"] is not None,
         optional_fields=tuple(f for f in row["optional_fields"].split(",") if f),
+        confirm_email=bool(row["confirm_email"]),
     )
 
 
@@ -279,6 +299,7 @@ def partner_from_row(row: Row, origins: Sequence[str]) -> Partner:
         token_version=row["token_version"],
         revoked=row["revoked_at"] is not None,
         signature_count=row["signature_count"],
+        webhook_url=row["webhook_url"],
     )
 
 
@@ -370,6 +391,7 @@ class Store(abc.ABC):
 
         A signature whose (pledge, normalised email) is already stored is skipped, not an error.
         Any other failure rolls the whole batch back and raises: nothing is half-written.
+        Pending signatures and the outbox messages a batch queues: see "Confirmed signatures" below.
         """
 
     @abc.abstractmethod
@@ -391,12 +413,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def signatures_of(self, email: str) -> list[dict[str, object]]:
-        """Every signature of one normalised email, across pledges (a subject access request)."""
+        """Every signature of one normalised email, across pledges (a subject access request):
+        the counted ones ("status": "counted") in signing order, then those still waiting for
+        confirmation ("status": "pending")."""
 
     @abc.abstractmethod
     async def erase_signatures(self, email: str) -> int:
         """Delete one email's signatures everywhere, every kept count corrected in the same
-        transaction, and the erased details no longer readable in the database's files."""
+        transaction, and the erased details no longer readable in the database's files.
+
+        Its pending signatures go too, and every queued message about a signature or pending
+        signature removed (nothing about the person stays queued). Returns how many signatures,
+        counted and pending, were removed."""
 
     @abc.abstractmethod
     async def scrub(self) -> bool:
@@ -517,7 +545,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def invalidate_signatures(self, match: SignatureMatch) -> int:
         """Delete the signatures `match` stands for, every kept count corrected in the same
-        transaction, as `erase_signatures` does; returns how many."""
+        transaction, as `erase_signatures` does, their queued webhooks with them; returns how many."""
 
     # Staff accounts and the audit log.
 
@@ -576,71 +604,73 @@ class Store(abc.ABC):
     # to the partner's contact, for a partner with a webhook, queues a "webhook" message in the
     # same transaction.
 
+    @abc.abstractmethod
     async def pending_signature(self, pending_id: int) -> PendingSignature | None:
         """A signature still waiting for confirmation; None once confirmed, purged or erased."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def confirm_pending(self, pending_id: int, now: str) -> ConfirmResult:
         """Count a pending signature, in one transaction: it moves to signatures with every kept
         count, and its webhook (if any) is queued. Confirming twice counts once ("already")."""
-        raise NotImplementedError
 
-    async def queue_reminders(self, signed_before: str) -> int:
+    @abc.abstractmethod
+    async def queue_reminders(self, signed_before: str, now: str | None = None) -> int:
         """Queue one "remind" message for each pending signature signed before that time and not
-        yet reminded, marking it reminded in the same transaction; returns how many."""
-        raise NotImplementedError
+        yet reminded, marking it reminded in the same transaction; returns how many. The messages
+        are due at `now` (None: at `signed_before`, which is due at once too)."""
 
+    @abc.abstractmethod
     async def purge_pending(self, signed_before: str) -> int:
         """Delete pending signatures signed before that time, with their queued messages; counts
-        untouched (they never counted). Returns how many."""
-        raise NotImplementedError
+        untouched (they never counted). Returns how many. What remembers a confirmation (for the
+        "already" answer) confirmed before that time goes too."""
 
+    @abc.abstractmethod
     async def pending_counts(self, pledge_id: int) -> dict[int, int]:
         """Pending signatures of a pledge per partner id (DIRECT for signed directly)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def signature_by_id(self, signature_id: int) -> NewSignature | None:
         """A counted signature as it was signed (for a webhook's body); None once erased."""
-        raise NotImplementedError
 
     # Partner webhooks -------------------------------------------------------------------------
 
+    @abc.abstractmethod
     async def set_partner_webhook(self, partner_id: int, url: str | None, secret: str | None) -> Partner:
         """Set (or with None, remove) a partner's webhook URL and signing secret. Messages already
         queued for it stay queued and go to the URL current when they are sent."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def partner_webhook(self, partner_id: int) -> tuple[str, str] | None:
         """The partner's webhook (URL, secret), or None when it has none."""
-        raise NotImplementedError
 
     # The outbox -------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
         """Up to `limit` messages due at `now` (not dead, not leased by another process), oldest
         first, each leased until `lease_until` in one transaction: however many processes claim
         at once, a message goes to one of them (PostgreSQL: FOR UPDATE SKIP LOCKED). A lease that
         runs out (its process died mid-send) makes the message due again."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def outbox_sent(self, message_id: int) -> None:
         """The message was delivered: remove it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
         """One more failed attempt, its reason, the lease released; due again at `retry_at`, or
         dead when None."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
         """Queued messages, oldest first (dead ones only with `dead_only`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def outbox_retry(self, message_id: int | None, now: str) -> int:
         """Make a dead message (None: every dead message) due at `now` with its attempts reset;
         returns how many."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def outbox_discard(self, message_id: int) -> bool:
         """Remove a queued or dead message without sending it; True when there was one."""
-        raise NotImplementedError

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WriteResult:
-    created: bool  # False: this email had already signed (answered the same way)
+    # False: this email had already signed, or was already waiting for confirmation (answered
+    # the same way); True for a new signature, counted or pending.
+    created: bool
     total: int  # the pledge's count after the commit
 
 
@@ -39,10 +41,12 @@ class SignatureWriter:
         store: Store,
         *,
         batch_size: int = 256,
+        confirm_sends: int = 3,
         on_commit: Callable[[BatchResult], None] | None = None,
     ) -> None:
         self._store = store
         self._batch_size = batch_size
+        self._confirm_sends = confirm_sends  # confirmation emails per pending signature, at most
         self._on_commit = on_commit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -82,7 +86,7 @@ class SignatureWriter:
     async def _write(self, signatures: list[NewSignature]) -> BatchResult:
         # Shielded: once a batch is handed to the store it commits or fails as a whole, and
         # its requests must hear which, even if the writer task is being cancelled.
-        return await asyncio.shield(self._store.write_signatures(signatures))
+        return await asyncio.shield(self._store.write_signatures(signatures, confirm_sends=self._confirm_sends))
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -98,7 +102,7 @@ class SignatureWriter:
             if not future.done():
                 future.set_exception(Unavailable(messages.NOT_RECORDED))
             return
-        created = set(result.inserted)
+        created = result.inserted | result.pending
         for signature, future in batch:
             key = (signature.pledge_id, signature.email)
             is_new = key in created

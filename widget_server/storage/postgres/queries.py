@@ -9,8 +9,9 @@ engines answer alike whatever collation the database was created with.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -24,11 +25,14 @@ from widget_server.storage.store import (
     AuditEntry,
     BatchResult,
     Burst,
+    ConfirmResult,
     DayCount,
     HourCount,
     MinuteCount,
     OccupationCount,
+    OutboxMessage,
     PartnerTotals,
+    PendingSignature,
     SignatureMatch,
     SourceCount,
     StaffUser,
@@ -59,9 +63,10 @@ MINUTE = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI')"""
 OCCUPATION = KEY.format("trim({})")
 
 _PLEDGE_COLUMNS = (
-    "id, slug, title, statement_html, goal, privacy_url, contact, signature_count, closed_at, optional_fields"
+    "id, slug, title, statement_html, goal, privacy_url, contact, signature_count, closed_at, optional_fields,"
+    " confirm_email"
 )
-_PARTNER_COLUMNS = "id, pledge_id, name, origins, token_version, revoked_at, signature_count"
+_PARTNER_COLUMNS = "id, pledge_id, name, origins, token_version, revoked_at, signature_count, webhook_url"
 _PLEDGE = f"SELECT {_PLEDGE_COLUMNS} FROM pledges"
 _PARTNER = f"SELECT {_PARTNER_COLUMNS} FROM partners"
 
@@ -89,10 +94,11 @@ async def insert_pledge(
     privacy_url: str | None,
     contact: str | None,
     now: str,
+    confirm_email: bool = False,
 ) -> Pledge:
     row = await conn.fetchrow(
-        "INSERT INTO pledges (slug, title, statement_html, goal, privacy_url, contact, created_at)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz) RETURNING {_PLEDGE_COLUMNS}",
+        "INSERT INTO pledges (slug, title, statement_html, goal, privacy_url, contact, created_at, confirm_email)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7::text::timestamptz, $8) RETURNING {_PLEDGE_COLUMNS}",
         slug,
         title,
         statement_html,
@@ -100,6 +106,7 @@ async def insert_pledge(
         privacy_url,
         contact,
         now,
+        confirm_email,
     )
     return _pledge(row)
 
@@ -180,24 +187,107 @@ _COUNTED_COLUMNS = (
 )
 _COUNTED = ("pledge_id", "partner_id", "at", "occupation", "opt_in_updates", "opt_in_partner", *ATTRIBUTION_PARAMS)
 
-_INSERT_SIGNATURES = (
-    "INSERT INTO signatures (pledge_id, partner_id, email, name, occupation, organisation, opt_in_updates,"
-    " opt_in_partner, origin, " + ", ".join(ATTRIBUTION_PARAMS) + ", created_at, client_mark)"
+_SIGNATURE_COLUMNS = (
+    "pledge_id, partner_id, email, name, occupation, organisation, opt_in_updates, opt_in_partner, origin, "
+    + ", ".join(ATTRIBUTION_PARAMS)
+    + ", created_at, client_mark"
+)
+# A signature's columns read back (a pending one, or a counted one for its webhook), in
+# _SIGNATURE_COLUMNS order with created_at as ISO text.
+_SIGNATURE_SELECT = _SIGNATURE_COLUMNS.replace("created_at", ISO.format("created_at") + " AS created_at")
+# A batch as one row per signature from one array per column (_signature_arrays), in signing order.
+_UNNEST_SIGNATURES = (
     " SELECT p, pa, e, n, oc, og, ou, op, o, "
     + ", ".join(f"a{i}" for i in range(len(ATTRIBUTION_PARAMS)))
     + ", c::timestamptz, m FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
     " $7::boolean[], $8::boolean[], $9::text[], "
     + ", ".join(f"${10 + i}::text[]" for i in range(len(ATTRIBUTION_PARAMS)))
     + f", ${10 + len(ATTRIBUTION_PARAMS)}::text[], ${11 + len(ATTRIBUTION_PARAMS)}::text[])"
-    " AS s(p, pa, e, n, oc, og, ou, op, o, "
-    + ", ".join(f"a{i}" for i in range(len(ATTRIBUTION_PARAMS)))
-    + ", c, m) ON CONFLICT (pledge_id, email) DO NOTHING"
-    " RETURNING email, " + DAY.format("created_at") + " AS day, organisation, created_at, " + _COUNTED_COLUMNS
+    " AS s(p, pa, e, n, oc, og, ou, op, o, " + ", ".join(f"a{i}" for i in range(len(ATTRIBUTION_PARAMS))) + ", c, m)"
+)
+_INSERT_SIGNATURES = (
+    f"INSERT INTO signatures ({_SIGNATURE_COLUMNS})" + _UNNEST_SIGNATURES + " ON CONFLICT (pledge_id, email) DO NOTHING"
+    " RETURNING id, email, " + DAY.format("created_at") + " AS day, organisation, created_at, " + _COUNTED_COLUMNS
+)
+# A new pending signature, or one more send for one already waiting (while under the cap, the
+# last parameter), or nothing for an address already counted.
+_INSERT_PENDING = (
+    f"INSERT INTO pending_signatures ({_SIGNATURE_COLUMNS})"
+    + _UNNEST_SIGNATURES
+    + " WHERE NOT EXISTS (SELECT 1 FROM signatures x WHERE x.pledge_id = s.p AND x.email = s.e)"
+    " ON CONFLICT (pledge_id, email) DO UPDATE SET sends = pending_signatures.sends + 1"
+    f" WHERE pending_signatures.sends < ${12 + len(ATTRIBUTION_PARAMS)}"
+    " RETURNING id, pledge_id, email, sends"
+)
+# Messages for the outbox, one per (ref_id, partner_id, time as ISO text), of one kind ($1).
+_QUEUE = (
+    "INSERT INTO outbox (kind, ref_id, partner_id, created_at, next_attempt_at)"
+    " SELECT $1, r, pa, c::timestamptz, c::timestamptz"
+    " FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS t(r, pa, c)"
 )
 
 
-async def insert_signatures(conn: Connection, batch: Sequence[NewSignature]) -> BatchResult:
+def _signature_arrays(batch: Sequence[NewSignature]) -> list[list[Any]]:
+    """The batch as one array per column, in _UNNEST_SIGNATURES' parameter order."""
+    return [
+        [s.pledge_id for s in batch],
+        [s.partner_id for s in batch],
+        [s.email for s in batch],
+        [s.name for s in batch],
+        [s.occupation for s in batch],
+        [s.organisation for s in batch],
+        [s.opt_in_updates for s in batch],
+        [s.opt_in_partner for s in batch],
+        [s.origin for s in batch],
+        *([s.attribution.get(key, "") for s in batch] for key in ATTRIBUTION_PARAMS),
+        [s.created_at for s in batch],
+        [s.client_mark for s in batch],
+    ]
+
+
+def _signature(row: asyncpg.Record, pending: bool = False) -> NewSignature:
+    """A signature read with _SIGNATURE_SELECT."""
+    return NewSignature(
+        pledge_id=row["pledge_id"],
+        partner_id=row["partner_id"],
+        email=row["email"],
+        name=row["name"],
+        occupation=row["occupation"],
+        organisation=row["organisation"],
+        opt_in_updates=row["opt_in_updates"],
+        opt_in_partner=row["opt_in_partner"],
+        origin=row["origin"],
+        attribution={key: row[key] for key in ATTRIBUTION_PARAMS if row[key]},
+        created_at=row["created_at"],
+        client_mark=row["client_mark"],
+        pending=pending,
+    )
+
+
+async def _queue(conn: Connection, kind: str, messages: Sequence[tuple[int, int | None, str]]) -> None:
+    if messages:
+        await conn.execute(_QUEUE, kind, *(list(column) for column in zip(*messages, strict=True)))
+
+
+async def insert_signatures(conn: Connection, batch: Sequence[NewSignature], confirm_sends: int = 3) -> BatchResult:
     """Insert a batch inside the caller's transaction; a duplicate (pledge, email) is skipped.
+    Pending signatures (NewSignature.pending) go to pending_signatures instead (insert_pending)."""
+    pledge_ids = {s.pledge_id for s in batch}
+    if not any(s.pending for s in batch):
+        return await insert_counted(conn, batch, pledge_ids)
+    result = await insert_counted(conn, [s for s in batch if not s.pending], pledge_ids)
+    pending, queued = await insert_pending(conn, [s for s in batch if s.pending], confirm_sends)
+    return dataclasses.replace(result, pending=pending, queued=result.queued + queued)
+
+
+async def insert_counted(
+    conn: Connection, batch: Sequence[NewSignature], pledge_ids: Iterable[int], now: str | None = None
+) -> BatchResult:
+    """Insert signatures that count, inside the caller's transaction, with every kept count and
+    the webhooks of those who consented to their partner's contact: the one way a signature is
+    counted, whether it comes from a batch or from a confirmation. `pledge_ids`: the pledges
+    whose totals the result reports; `now`: when the webhooks are queued (None: as each
+    signature was signed, which is now for a batch).
 
     Rows keep the batch's order (signing order). Counter rows are updated in id order and the pledge
     row's lock then orders the rest of a batch's work, so two processes committing at once wait for
@@ -206,22 +296,7 @@ async def insert_signatures(conn: Connection, batch: Sequence[NewSignature]) -> 
     after the pledge rows (days, organisations, then the staff area's) is written in key order,
     and `remove_signatures` takes the same tables in the same order.
     """
-    ordered = list(batch)
-    columns: list[list[Any]] = [
-        [s.pledge_id for s in ordered],
-        [s.partner_id for s in ordered],
-        [s.email for s in ordered],
-        [s.name for s in ordered],
-        [s.occupation for s in ordered],
-        [s.organisation for s in ordered],
-        [s.opt_in_updates for s in ordered],
-        [s.opt_in_partner for s in ordered],
-        [s.origin for s in ordered],
-        *([s.attribution.get(key, "") for s in ordered] for key in ATTRIBUTION_PARAMS),
-        [s.created_at for s in ordered],
-        [s.client_mark for s in ordered],
-    ]
-    new_rows = await conn.fetch(_INSERT_SIGNATURES, *columns)
+    new_rows = await conn.fetch(_INSERT_SIGNATURES, *_signature_arrays(batch)) if batch else []
     per_pledge = Counter(row["pledge_id"] for row in new_rows)
     per_partner = Counter(row["partner_id"] for row in new_rows if row["partner_id"])
     per_day = Counter((row["pledge_id"], row["partner_id"] or 0, row["day"]) for row in new_rows)
@@ -237,7 +312,7 @@ async def insert_signatures(conn: Connection, batch: Sequence[NewSignature]) -> 
             )
 
     totals: dict[int, int] = {}
-    for pledge_id in sorted({s.pledge_id for s in batch}):
+    for pledge_id in sorted(pledge_ids):
         total = await conn.fetchval(
             "UPDATE pledges SET signature_count = signature_count + $1 WHERE id = $2 RETURNING signature_count",
             per_pledge.get(pledge_id, 0),
@@ -245,15 +320,18 @@ async def insert_signatures(conn: Connection, batch: Sequence[NewSignature]) -> 
         )
         totals[pledge_id] = total or 0
     partner_counts: dict[int, tuple[int, int]] = {}
+    hooked: set[int] = set()
     for partner_id in sorted(per_partner):
         row = await conn.fetchrow(
             "UPDATE partners SET signature_count = signature_count + $1 WHERE id = $2"
-            " RETURNING pledge_id, signature_count",
+            " RETURNING pledge_id, signature_count, webhook_url IS NOT NULL",
             per_partner[partner_id],
             partner_id,
         )
         if row:
             partner_counts[partner_id] = (row[0], row[1])
+            if row[2]:
+                hooked.add(partner_id)
     if per_day:
         await conn.executemany(
             "INSERT INTO signature_days (pledge_id, partner_id, day, count) VALUES ($1, $2, $3::text::date, $4)"
@@ -269,7 +347,63 @@ async def insert_signatures(conn: Connection, batch: Sequence[NewSignature]) -> 
             [(p, key, *first[(p, key)][:1], n, first[(p, key)][1]) for (p, key), n in sorted(organisations.items())],
         )
     await _add_kept_counts(conn, [tuple(row[name] for name in _COUNTED) for row in new_rows])
-    return BatchResult({(row["pledge_id"], row["email"]) for row in new_rows}, totals, partner_counts)
+    # Known from the partner rows just updated: a batch without a webhook to queue adds no statement.
+    webhooks = [
+        (row["id"], row["partner_id"], now or row["at"])
+        for row in new_rows
+        if row["opt_in_partner"] and row["partner_id"] in hooked
+    ]
+    await _queue(conn, "webhook", webhooks)
+    return BatchResult(
+        {(row["pledge_id"], row["email"]) for row in new_rows}, totals, partner_counts, queued=len(webhooks)
+    )
+
+
+async def insert_pending(
+    conn: Connection, batch: Sequence[NewSignature], confirm_sends: int
+) -> tuple[set[tuple[int, str]], int]:
+    """Store pending signatures inside the caller's transaction: a new one with sends = 1, one
+    already waiting with sends + 1 while under `confirm_sends`, one already counted not at all;
+    each new one and each re-send queues a "confirm" message. Returns the new (pledge_id, email)
+    pairs and how many messages were queued."""
+    first: dict[tuple[int, str], NewSignature] = {}
+    for sig in batch:  # the same address twice in a batch is signed once (and one upsert per row)
+        first.setdefault((sig.pledge_id, sig.email), sig)
+    signatures = list(first.values())  # in signing order, as insert_counted keeps it
+    stored = await conn.fetch(_INSERT_PENDING, *_signature_arrays(signatures), confirm_sends)
+    new = {(row["pledge_id"], row["email"]) for row in stored if row["sends"] == 1}
+    confirms = [(row["id"], None, first[(row["pledge_id"], row["email"])].created_at) for row in stored]
+    await _queue(conn, "confirm", confirms)
+    return new, len(confirms)
+
+
+async def confirm_pending(conn: Connection, pending_id: int, now: str) -> ConfirmResult:
+    """Count a pending signature inside the caller's transaction, through insert_counted as a batch
+    does, and remember that its id was confirmed; "already" when it was, or when the address had
+    signed. The row lock of the DELETE makes a second, simultaneous confirmation wait, then find
+    nothing to move and the first one's mark."""
+    row = await conn.fetchrow(f"DELETE FROM pending_signatures WHERE id = $1 RETURNING {_SIGNATURE_SELECT}", pending_id)
+    if row is None:
+        pledge_id = await conn.fetchval("SELECT pledge_id FROM confirmed_pending WHERE id = $1", pending_id)
+        return ConfirmResult("already", pledge_id) if pledge_id is not None else ConfirmResult("unknown", None)
+    # Its confirmation emails have nothing left to confirm.
+    await conn.execute("DELETE FROM outbox WHERE ref_id = $1 AND kind IN ('confirm', 'remind')", pending_id)
+    signature = _signature(row)
+    batch = await insert_counted(conn, [signature], {signature.pledge_id}, now)
+    signature_id = await conn.fetchval(
+        "SELECT id FROM signatures WHERE pledge_id = $1 AND email = $2", signature.pledge_id, signature.email
+    )
+    await conn.execute(
+        "INSERT INTO confirmed_pending (id, pledge_id, signature_id, confirmed_at)"
+        " VALUES ($1, $2, $3, $4::text::timestamptz)",
+        pending_id,
+        signature.pledge_id,
+        signature_id,
+        now,
+    )
+    if batch.inserted:
+        return ConfirmResult("confirmed", signature.pledge_id, batch)
+    return ConfirmResult("already", signature.pledge_id)
 
 
 # The staff area's kept counts ---------------------------------------------------------------
@@ -567,17 +701,22 @@ _PERSON_COLUMNS = (
 
 
 async def signatures_of(conn: Connection, email: str) -> list[dict[str, object]]:
-    rows = await conn.fetch(
-        f"SELECT {_PERSON_COLUMNS} FROM signatures s JOIN pledges p ON p.id = s.pledge_id"
-        " LEFT JOIN partners pa ON pa.id = s.partner_id WHERE s.email = $1 ORDER BY s.id",
-        email,
-    )
-    return [dict(row) for row in rows]
+    """Every signature of one email across pledges: the counted ones, then those still pending."""
+    found = []
+    for table, status in (("signatures", "counted"), ("pending_signatures", "pending")):
+        rows = await conn.fetch(
+            f"SELECT {_PERSON_COLUMNS}, '{status}' AS status FROM {table} s JOIN pledges p ON p.id = s.pledge_id"
+            " LEFT JOIN partners pa ON pa.id = s.partner_id WHERE s.email = $1 ORDER BY s.id",
+            email,
+        )
+        found += [dict(row) for row in rows]
+    return found
 
 
 async def erase_signatures(conn: Connection, email: str) -> int:
-    """Delete one email's signatures everywhere, inside the caller's transaction, counts corrected."""
-    return await remove_signatures(conn, "email = $1", [email])
+    """Delete one email's signatures everywhere, pending ones and every message about either
+    included, inside the caller's transaction, counts corrected."""
+    return await remove_signatures(conn, "email = $1", [email], pending=True)
 
 
 # Kept rows that a removal brought to nothing are deleted: (table, its count column). The first,
@@ -593,21 +732,30 @@ _EMPTIED = (
 )
 
 
-async def remove_signatures(conn: Connection, where: str, params: Sequence[object]) -> int:
-    """Delete the signatures `where` selects and move every kept count down with them, inside the
-    caller's transaction: erasure and burst invalidation both end here. Counters are taken in the
-    order insert_signatures takes them."""
+async def remove_signatures(conn: Connection, where: str, params: Sequence[object], *, pending: bool = False) -> int:
+    """Delete the signatures `where` selects and move every kept count down with them, with their
+    queued webhooks, inside the caller's transaction: erasure and burst invalidation both end here.
+    With `pending`, the pending signatures `where` selects go too, with their confirmation emails.
+    Counters are taken in the order insert_signatures takes them. Returns how many rows went."""
     erased = await conn.fetch(
         "DELETE FROM signatures WHERE "
         + where
-        + " RETURNING "
+        + " RETURNING id, "
         + DAY.format("created_at")
         + " AS day, organisation, "
         + _COUNTED_COLUMNS,
         *params,
     )
+    waiting = []
+    if pending:
+        waiting = [
+            row["id"]
+            for row in await conn.fetch("DELETE FROM pending_signatures WHERE " + where + " RETURNING id", *params)
+        ]
+        await _delete_messages(conn, "confirm", waiting)
     if not erased:
-        return 0
+        return len(waiting)
+    await _delete_messages(conn, "webhook", [row["id"] for row in erased])
     per_pledge = Counter(row["pledge_id"] for row in erased)
     per_partner = Counter(row["partner_id"] for row in erased if row["partner_id"])
     per_day = Counter((row["pledge_id"], row["partner_id"] or 0, row["day"]) for row in erased)
@@ -638,7 +786,17 @@ async def remove_signatures(conn: Connection, where: str, params: Sequence[objec
     # The first and last signature of a partner may have gone: read them again from the rows.
     for pledge_id, partner_id in sorted({(row["pledge_id"], row["partner_id"] or DIRECT) for row in erased}):
         await conn.execute(_REFRESH_FIRST_LAST[partner_id == DIRECT], pledge_id, partner_id)
-    return len(erased)
+    return len(erased) + len(waiting)
+
+
+async def _delete_messages(conn: Connection, kind: str, ref_ids: Sequence[int]) -> None:
+    """Delete the queued messages about these rows: "webhook" for signatures, "confirm" for
+    pending signatures (their reminders included)."""
+    if ref_ids:
+        kinds = ["webhook"] if kind == "webhook" else ["confirm", "remind"]
+        await conn.execute(
+            "DELETE FROM outbox WHERE ref_id = ANY($1::bigint[]) AND kind = ANY($2::text[])", list(ref_ids), kinds
+        )
 
 
 # Abuse: what one kind of burst groups signatures by, as SQL over the signatures table.
@@ -788,11 +946,12 @@ async def update_pledge(
     contact: str | None,
     optional_fields: Sequence[str],
     closed_at: str | None,
+    confirm_email: bool = False,
 ) -> Pledge:
     row = await conn.fetchrow(
         "UPDATE pledges SET title = $1, statement_html = $2, goal = $3, privacy_url = $4, contact = $5,"
         " optional_fields = $6, closed_at = CASE WHEN $7::text IS NULL THEN NULL"
-        " ELSE COALESCE(closed_at, $7::text::timestamptz) END"
+        " ELSE COALESCE(closed_at, $7::text::timestamptz) END, confirm_email = $9"
         f" WHERE id = $8 RETURNING {_PLEDGE_COLUMNS}",
         title,
         statement_html,
@@ -802,6 +961,7 @@ async def update_pledge(
         ",".join(optional_fields),
         closed_at,
         pledge_id,
+        confirm_email,
     )
     assert row is not None
     return _pledge(row)
@@ -960,11 +1120,166 @@ async def write_rows(conn: Connection, table: str, rows: Sequence[dict[str, obje
     )
 
 
+# Besides its own ids, the largest id a table's sequence must pass after a copy: a pending id
+# confirmed before the move is remembered only in confirmed_pending, and an old link may name it.
+_PAST_IDS = {"pending_signatures": "(SELECT max(id) FROM confirmed_pending)"}
+
+
 async def finish_copy(conn: Connection) -> None:
     """Every identity sequence past the largest id copied (1 for an empty table)."""
     for table in TABLES:
-        if any(name == "id" for name, _ in TABLES[table]):
+        if any(name == "id" for name, _ in TABLES[table]) and table != "confirmed_pending":
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                f" COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+                f" COALESCE(GREATEST((SELECT max(id) FROM {table}), {_PAST_IDS.get(table, 'NULL')}), 0) + 1, false)"
             )
+
+
+# Confirmed signatures ------------------------------------------------------------------------
+
+
+async def pending_signature(conn: Connection, pending_id: int) -> PendingSignature | None:
+    row = await conn.fetchrow(
+        f"SELECT id, sends, reminded, {_SIGNATURE_SELECT} FROM pending_signatures WHERE id = $1", pending_id
+    )
+    if row is None:
+        return None
+    return PendingSignature(row["id"], _signature(row, pending=True), row["sends"], row["reminded"])
+
+
+async def signature_by_id(conn: Connection, signature_id: int) -> NewSignature | None:
+    row = await conn.fetchrow(f"SELECT {_SIGNATURE_SELECT} FROM signatures WHERE id = $1", signature_id)
+    return _signature(row) if row else None
+
+
+async def queue_reminders(conn: Connection, signed_before: str, now: str) -> int:
+    """Inside the caller's transaction: mark and queue in one statement."""
+    result = await conn.execute(
+        "WITH due AS (UPDATE pending_signatures SET reminded = true"
+        " WHERE created_at < $1::text::timestamptz AND NOT reminded RETURNING id)"
+        " INSERT INTO outbox (kind, ref_id, created_at, next_attempt_at)"
+        " SELECT 'remind', id, $2::text::timestamptz, $2::text::timestamptz FROM due ORDER BY id",
+        signed_before,
+        now,
+    )
+    return int(result.split()[-1])
+
+
+async def purge_pending(conn: Connection, signed_before: str) -> int:
+    """Inside the caller's transaction."""
+    purged = [
+        row["id"]
+        for row in await conn.fetch(
+            "DELETE FROM pending_signatures WHERE created_at < $1::text::timestamptz RETURNING id", signed_before
+        )
+    ]
+    await _delete_messages(conn, "confirm", purged)
+    await conn.execute("DELETE FROM confirmed_pending WHERE confirmed_at < $1::text::timestamptz", signed_before)
+    return len(purged)
+
+
+async def pending_counts(conn: Connection, pledge_id: int) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT COALESCE(partner_id, 0) AS partner, count(*) FROM pending_signatures WHERE pledge_id = $1 GROUP BY 1",
+        pledge_id,
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+# Partner webhooks ----------------------------------------------------------------------------
+
+
+async def set_partner_webhook(conn: Connection, partner_id: int, url: str | None, secret: str | None) -> Partner:
+    row = await conn.fetchrow(
+        f"UPDATE partners SET webhook_url = $1, webhook_secret = $2 WHERE id = $3 RETURNING {_PARTNER_COLUMNS}",
+        url,
+        secret if url is not None else None,
+        partner_id,
+    )
+    assert row is not None
+    return _partner(row)
+
+
+async def partner_webhook(conn: Connection, partner_id: int) -> tuple[str, str] | None:
+    row = await conn.fetchrow("SELECT webhook_url, webhook_secret FROM partners WHERE id = $1", partner_id)
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1] or ""
+
+
+# The outbox ----------------------------------------------------------------------------------
+
+_OUTBOX_COLUMNS = (
+    "id, kind, ref_id, partner_id, "
+    + ISO.format("created_at")
+    + " AS created_at, attempts, "
+    + ISO.format("next_attempt_at")
+    + " AS next_attempt_at, last_error, dead"
+)
+
+
+def _message(row: asyncpg.Record) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        kind=row["kind"],
+        ref_id=row["ref_id"],
+        partner_id=row["partner_id"],
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        dead=row["dead"],
+    )
+
+
+async def claim_outbox(conn: Connection, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+    """Lease due messages, inside the caller's transaction. SKIP LOCKED: a message another process
+    is claiming at this moment is passed over, not waited for, so claimers never share one. The
+    lease's end is also the next attempt, so the due index skips leased messages."""
+    rows = await conn.fetch(
+        "UPDATE outbox SET leased_until = $2::text::timestamptz, next_attempt_at = $2::text::timestamptz"
+        " WHERE id IN (SELECT id FROM outbox WHERE NOT dead AND next_attempt_at <= $1::text::timestamptz"
+        " AND (leased_until IS NULL OR leased_until <= $1::text::timestamptz)"
+        " ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        f" RETURNING {_OUTBOX_COLUMNS}",
+        now,
+        lease_until,
+        limit,
+    )
+    return sorted((_message(row) for row in rows), key=lambda message: message.id)
+
+
+async def outbox_sent(conn: Connection, message_id: int) -> None:
+    await conn.execute("DELETE FROM outbox WHERE id = $1", message_id)
+
+
+async def outbox_failed(conn: Connection, message_id: int, error: str, retry_at: str | None) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, leased_until = NULL,"
+        " next_attempt_at = COALESCE($3::text::timestamptz, next_attempt_at), dead = ($3::text IS NULL)"
+        " WHERE id = $1",
+        message_id,
+        error,
+        retry_at,
+    )
+
+
+async def outbox_messages(conn: Connection, dead_only: bool, limit: int) -> list[OutboxMessage]:
+    where = " WHERE dead" if dead_only else ""
+    rows = await conn.fetch(f"SELECT {_OUTBOX_COLUMNS} FROM outbox{where} ORDER BY id LIMIT $1", limit)
+    return [_message(row) for row in rows]
+
+
+async def outbox_retry(conn: Connection, message_id: int | None, now: str) -> int:
+    result = await conn.execute(
+        "UPDATE outbox SET dead = false, attempts = 0, next_attempt_at = $1::text::timestamptz, leased_until = NULL"
+        " WHERE dead AND ($2::bigint IS NULL OR id = $2)",
+        now,
+        message_id,
+    )
+    return int(result.split()[-1])
+
+
+async def outbox_discard(conn: Connection, message_id: int) -> bool:
+    result = await conn.execute("DELETE FROM outbox WHERE id = $1", message_id)
+    return bool(result.split()[-1] != "0")

@@ -32,11 +32,14 @@ from widget_server.storage.store import (
     AuditEntry,
     BatchResult,
     Burst,
+    ConfirmResult,
     DayCount,
     HourCount,
     MinuteCount,
     OccupationCount,
+    OutboxMessage,
     PartnerTotals,
+    PendingSignature,
     SignatureMatch,
     SourceCount,
     StaffUser,
@@ -216,6 +219,7 @@ class PostgresStore(Store):
         privacy_url: str | None,
         contact: str | None,
         now: str,
+        confirm_email: bool = False,
     ) -> Pledge:
         async with self.pool.acquire() as conn:
             return await queries.insert_pledge(
@@ -227,6 +231,7 @@ class PostgresStore(Store):
                 privacy_url=privacy_url,
                 contact=contact,
                 now=now,
+                confirm_email=confirm_email,
             )
 
     @_translated
@@ -265,8 +270,8 @@ class PostgresStore(Store):
             return await queries.set_partner_origins(conn, partner_id, origins)
 
     @_translated
-    async def write_signatures(self, batch: Sequence[NewSignature]) -> BatchResult:
-        return await self._run(lambda conn: queries.insert_signatures(conn, batch))
+    async def write_signatures(self, batch: Sequence[NewSignature], *, confirm_sends: int = 3) -> BatchResult:
+        return await self._run(lambda conn: queries.insert_signatures(conn, batch, confirm_sends))
 
     @_translated
     async def counts(self, pledge_id: int) -> tuple[int, dict[int, int]]:
@@ -301,7 +306,7 @@ class PostgresStore(Store):
         # VACUUM removes the dead row versions an erasure left, once no snapshot needs them; it
         # cannot run in a transaction, and it cannot vouch for WAL segments or free space (SECURITY.md).
         async with self.pool.acquire() as conn:
-            await conn.execute("VACUUM signatures, organisations")
+            await conn.execute("VACUUM signatures, organisations, pending_signatures")
             oldest = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE backend_xmin IS NOT NULL AND pid != pg_backend_pid()"
                 " AND datname = current_database()"
@@ -374,6 +379,7 @@ class PostgresStore(Store):
         contact: str | None,
         optional_fields: Sequence[str],
         closed_at: str | None,
+        confirm_email: bool = False,
     ) -> Pledge:
         async with self.pool.acquire() as conn:
             return await queries.update_pledge(
@@ -386,6 +392,7 @@ class PostgresStore(Store):
                 contact=contact,
                 optional_fields=optional_fields,
                 closed_at=closed_at,
+                confirm_email=confirm_email,
             )
 
     @_translated
@@ -509,6 +516,79 @@ class PostgresStore(Store):
             return await queries.audit_entries(
                 conn, actor=actor, action=action, pledge=pledge, before_id=before_id, limit=limit
             )
+
+    # Confirmed signatures ---------------------------------------------------------------------
+
+    @_translated
+    async def pending_signature(self, pending_id: int) -> PendingSignature | None:
+        async with self.pool.acquire() as conn:
+            return await queries.pending_signature(conn, pending_id)
+
+    @_translated
+    async def confirm_pending(self, pending_id: int, now: str) -> ConfirmResult:
+        return await self._run(lambda conn: queries.confirm_pending(conn, pending_id, now))
+
+    @_translated
+    async def queue_reminders(self, signed_before: str, now: str | None = None) -> int:
+        async with self.pool.acquire() as conn:
+            return await queries.queue_reminders(conn, signed_before, now or signed_before)
+
+    @_translated
+    async def purge_pending(self, signed_before: str) -> int:
+        return await self._run(lambda conn: queries.purge_pending(conn, signed_before))
+
+    @_translated
+    async def pending_counts(self, pledge_id: int) -> dict[int, int]:
+        async with self.pool.acquire() as conn:
+            return await queries.pending_counts(conn, pledge_id)
+
+    @_translated
+    async def signature_by_id(self, signature_id: int) -> NewSignature | None:
+        async with self.pool.acquire() as conn:
+            return await queries.signature_by_id(conn, signature_id)
+
+    # Partner webhooks -------------------------------------------------------------------------
+
+    @_translated
+    async def set_partner_webhook(self, partner_id: int, url: str | None, secret: str | None) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await queries.set_partner_webhook(conn, partner_id, url, secret)
+
+    @_translated
+    async def partner_webhook(self, partner_id: int) -> tuple[str, str] | None:
+        async with self.pool.acquire() as conn:
+            return await queries.partner_webhook(conn, partner_id)
+
+    # The outbox -------------------------------------------------------------------------------
+
+    @_translated
+    async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+        return await self._run(lambda conn: queries.claim_outbox(conn, now, lease_until, limit))
+
+    @_translated
+    async def outbox_sent(self, message_id: int) -> None:
+        async with self.pool.acquire() as conn:
+            await queries.outbox_sent(conn, message_id)
+
+    @_translated
+    async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
+        async with self.pool.acquire() as conn:
+            await queries.outbox_failed(conn, message_id, error, retry_at)
+
+    @_translated
+    async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
+        async with self.pool.acquire() as conn:
+            return await queries.outbox_messages(conn, dead_only, limit)
+
+    @_translated
+    async def outbox_retry(self, message_id: int | None, now: str) -> int:
+        async with self.pool.acquire() as conn:
+            return await queries.outbox_retry(conn, message_id, now)
+
+    @_translated
+    async def outbox_discard(self, message_id: int) -> bool:
+        async with self.pool.acquire() as conn:
+            return await queries.outbox_discard(conn, message_id)
 
 
 async def _translated_rows(rows: AsyncIterator[T]) -> AsyncIterator[T]:

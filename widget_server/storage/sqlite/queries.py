@@ -6,10 +6,11 @@ the project's own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -23,11 +24,14 @@ from widget_server.storage.store import (
     AuditEntry,
     BatchResult,
     Burst,
+    ConfirmResult,
     DayCount,
     HourCount,
     MinuteCount,
     OccupationCount,
+    OutboxMessage,
     PartnerTotals,
+    PendingSignature,
     SignatureMatch,
     SourceCount,
     StaffUser,
@@ -61,11 +65,12 @@ async def insert_pledge(
     privacy_url: str | None,
     contact: str | None,
     now: str,
+    confirm_email: bool = False,
 ) -> Pledge:
     await conn.execute(
-        "INSERT INTO pledges (slug, title, statement_html, goal, privacy_url, contact, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (slug, title, statement_html, goal, privacy_url, contact, now),
+        "INSERT INTO pledges (slug, title, statement_html, goal, privacy_url, contact, created_at, confirm_email)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (slug, title, statement_html, goal, privacy_url, contact, now, int(confirm_email)),
     )
     pledge = await pledge_by_slug(conn, slug)
     assert pledge is not None
@@ -146,6 +151,26 @@ _SIGNATURE_COLUMNS = (
 _SIGNATURE_PLACEHOLDERS = "(" + ", ".join("?" * len(_SIGNATURE_COLUMNS.split(","))) + ")"
 
 
+def _signature_from_values(values: Sequence[Any], pending: bool = False) -> NewSignature:
+    """A signature from its columns in _SIGNATURE_COLUMNS order (as _signature_values gives them)."""
+    tags = len(ATTRIBUTION_PARAMS)
+    return NewSignature(
+        pledge_id=values[0],
+        partner_id=values[1],
+        email=values[2],
+        name=values[3],
+        occupation=values[4],
+        organisation=values[5],
+        opt_in_updates=bool(values[6]),
+        opt_in_partner=bool(values[7]),
+        origin=values[8],
+        attribution={key: value for key, value in zip(ATTRIBUTION_PARAMS, values[9 : 9 + tags], strict=True) if value},
+        created_at=values[9 + tags],
+        client_mark=values[10 + tags],
+        pending=pending,
+    )
+
+
 def _signature_values(sig: NewSignature) -> tuple[object, ...]:
     return (
         sig.pledge_id,
@@ -163,75 +188,176 @@ def _signature_values(sig: NewSignature) -> tuple[object, ...]:
     )
 
 
-def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature]) -> BatchResult:
+def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature], confirm_sends: int = 3) -> BatchResult:
     """Insert a batch in one transaction; a duplicate (pledge, email) is skipped, not an error.
 
     Synchronous on purpose: the writer runs the whole transaction in its own thread in one
     step, so a batch costs one hop from the event loop, not one per statement. Counts move in
     the same transaction as the rows; with `synchronous=FULL` the COMMIT returns once the
-    WAL is on disk.
+    WAL is on disk. Pending signatures (NewSignature.pending) go to pending_signatures instead,
+    each new one or re-send with a "confirm" message (insert_pending).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        inserted: list[tuple[int, str, int | None, str]] = []
-        organisations: list[tuple[int, str, str]] = []
-        counted: list[tuple[object, ...]] = []
-        for start in range(0, len(batch), 100):
-            chunk = batch[start : start + 100]
-            sql = (
-                f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
-                + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
-                + " ON CONFLICT (pledge_id, email) DO NOTHING"
-                " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at, "
-                + _COUNTED_COLUMNS
-            )
-            params = [value for sig in chunk for value in _signature_values(sig)]
-            new_rows = conn.execute(sql, params).fetchall()
-            inserted.extend(tuple(row[:4]) for row in new_rows)
-            organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
-            counted.extend(tuple(row[6:]) for row in new_rows)
-
-        per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
-        per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
-        per_day = Counter((p, partner or 0, day) for p, _, partner, day in inserted)
-        totals: dict[int, int] = {}
-        for pledge_id in {sig.pledge_id for sig in batch}:
-            row = conn.execute(
-                "UPDATE pledges SET signature_count = signature_count + ? WHERE id = ? RETURNING signature_count",
-                (per_pledge.get(pledge_id, 0), pledge_id),
-            ).fetchone()
-            totals[pledge_id] = row[0] if row else 0
-        partner_counts: dict[int, tuple[int, int]] = {}
-        for partner_id, n in per_partner.items():
-            row = conn.execute(
-                "UPDATE partners SET signature_count = signature_count + ? WHERE id = ?"
-                " RETURNING pledge_id, signature_count",
-                (n, partner_id),
-            ).fetchone()
-            if row:
-                partner_counts[partner_id] = (row[0], row[1])
-        if per_day:
-            conn.executemany(
-                "INSERT INTO signature_days (pledge_id, partner_id, day, count) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (pledge_id, partner_id, day) DO UPDATE"
-                " SET count = count + excluded.count",
-                [(p, partner, day, n) for (p, partner, day), n in per_day.items()],
-            )
-        if organisations:
-            conn.executemany(
-                "INSERT INTO organisations (pledge_id, name_key, name, signatures, first_signed_at)"
-                " VALUES (?, lower(?2), ?2, 1, ?3) ON CONFLICT (pledge_id, name_key) DO UPDATE"
-                " SET signatures = signatures + 1",
-                organisations,
-            )
-        for sql, changes in _kept_count_changes(counted, +1):
-            conn.executemany(sql, changes)
+        pledge_ids = {sig.pledge_id for sig in batch}
+        if any(sig.pending for sig in batch):
+            result = insert_counted(conn, [sig for sig in batch if not sig.pending], pledge_ids)
+            pending, queued = insert_pending(conn, [sig for sig in batch if sig.pending], confirm_sends)
+            result = dataclasses.replace(result, pending=pending, queued=result.queued + queued)
+        else:
+            result = insert_counted(conn, batch, pledge_ids)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return BatchResult({(p, email) for p, email, _, _ in inserted}, totals, partner_counts)
+    return result
+
+
+def insert_counted(
+    conn: sqlite3.Connection, batch: Sequence[NewSignature], pledge_ids: Iterable[int], now: str | None = None
+) -> BatchResult:
+    """Insert signatures that count, inside the caller's transaction, with every kept count and
+    the webhooks of those who consented to their partner's contact: the one way a signature is
+    counted, whether it comes from a batch or from a confirmation. `pledge_ids`: the pledges
+    whose totals the result reports (those of the batch, with or without a new row); `now`: when
+    the webhooks are queued (None: as each signature was signed, which is now for a batch)."""
+    inserted: list[tuple[int, str, int | None, str]] = []
+    organisations: list[tuple[int, str, str]] = []
+    counted: list[tuple[object, ...]] = []
+    consented: list[tuple[int, int, str]] = []  # (signature id, partner id, created_at)
+    for start in range(0, len(batch), 100):
+        chunk = batch[start : start + 100]
+        sql = (
+            f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
+            + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
+            + " ON CONFLICT (pledge_id, email) DO NOTHING"
+            " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at, id, "
+            + _COUNTED_COLUMNS
+        )
+        params = [value for sig in chunk for value in _signature_values(sig)]
+        new_rows = conn.execute(sql, params).fetchall()
+        inserted.extend(tuple(row[:4]) for row in new_rows)
+        organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
+        counted.extend(tuple(row[7:]) for row in new_rows)
+        # _COUNTED_COLUMNS' opt_in_partner is row[12]
+        consented.extend((row[6], row[2], row[5]) for row in new_rows if row[2] and row[12])
+
+    per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
+    per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
+    per_day = Counter((p, partner or 0, day) for p, _, partner, day in inserted)
+    totals: dict[int, int] = {}
+    for pledge_id in pledge_ids:
+        row = conn.execute(
+            "UPDATE pledges SET signature_count = signature_count + ? WHERE id = ? RETURNING signature_count",
+            (per_pledge.get(pledge_id, 0), pledge_id),
+        ).fetchone()
+        totals[pledge_id] = row[0] if row else 0
+    partner_counts: dict[int, tuple[int, int]] = {}
+    hooked: set[int] = set()
+    for partner_id, n in per_partner.items():
+        row = conn.execute(
+            "UPDATE partners SET signature_count = signature_count + ? WHERE id = ?"
+            " RETURNING pledge_id, signature_count, webhook_url IS NOT NULL",
+            (n, partner_id),
+        ).fetchone()
+        if row:
+            partner_counts[partner_id] = (row[0], row[1])
+            if row[2]:
+                hooked.add(partner_id)
+    if per_day:
+        conn.executemany(
+            "INSERT INTO signature_days (pledge_id, partner_id, day, count) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (pledge_id, partner_id, day) DO UPDATE"
+            " SET count = count + excluded.count",
+            [(p, partner, day, n) for (p, partner, day), n in per_day.items()],
+        )
+    if organisations:
+        conn.executemany(
+            "INSERT INTO organisations (pledge_id, name_key, name, signatures, first_signed_at)"
+            " VALUES (?, lower(?2), ?2, 1, ?3) ON CONFLICT (pledge_id, name_key) DO UPDATE"
+            " SET signatures = signatures + 1",
+            organisations,
+        )
+    for sql, changes in _kept_count_changes(counted, +1):
+        conn.executemany(sql, changes)
+    # Known from the partner rows just updated: a batch without a webhook to queue adds no statement.
+    webhooks = [
+        (sig_id, partner_id, now or at, now or at) for sig_id, partner_id, at in consented if partner_id in hooked
+    ]
+    if webhooks:
+        conn.executemany(
+            "INSERT INTO outbox (kind, ref_id, partner_id, created_at, next_attempt_at) VALUES ('webhook', ?, ?, ?, ?)",
+            webhooks,
+        )
+    return BatchResult({(p, email) for p, email, _, _ in inserted}, totals, partner_counts, queued=len(webhooks))
+
+
+def insert_pending(
+    conn: sqlite3.Connection, batch: Sequence[NewSignature], confirm_sends: int
+) -> tuple[set[tuple[int, str]], int]:
+    """Store pending signatures inside the caller's transaction: a new one with sends = 1, one
+    already waiting with sends + 1 while under `confirm_sends`, one already counted not at all;
+    each new one and each re-send queues a "confirm" message. Returns the new (pledge_id, email)
+    pairs and how many messages were queued."""
+    first: dict[tuple[int, str], NewSignature] = {}
+    for sig in batch:  # the same address twice in a batch is signed once
+        first.setdefault((sig.pledge_id, sig.email), sig)
+    signatures = list(first.values())
+    new: set[tuple[int, str]] = set()
+    messages: list[tuple[int, str, str]] = []
+    for start in range(0, len(signatures), 100):
+        chunk = signatures[start : start + 100]
+        stored = conn.execute(
+            f"INSERT INTO pending_signatures ({_SIGNATURE_COLUMNS}) SELECT * FROM (VALUES "
+            + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
+            + ") AS v WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.pledge_id = v.column1"
+            " AND s.email = v.column3) ON CONFLICT (pledge_id, email) DO UPDATE SET sends = sends + 1"
+            " WHERE sends < ? RETURNING id, pledge_id, email, sends",
+            [*(value for sig in chunk for value in _signature_values(sig)), confirm_sends],
+        ).fetchall()
+        for pending_id, pledge_id, email, sends in stored:
+            if sends == 1:
+                new.add((pledge_id, email))
+            messages.append((pending_id, first[(pledge_id, email)].created_at, first[(pledge_id, email)].created_at))
+    if messages:
+        conn.executemany(
+            "INSERT INTO outbox (kind, ref_id, created_at, next_attempt_at) VALUES ('confirm', ?, ?, ?)", messages
+        )
+    return new, len(messages)
+
+
+def confirm_pending(conn: sqlite3.Connection, pending_id: int, now: str) -> ConfirmResult:
+    """Count a pending signature in one transaction, through insert_counted as a batch does, and
+    remember that its id was confirmed; "already" when it was, or when the address had signed."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(
+            f"DELETE FROM pending_signatures WHERE id = ? RETURNING {_SIGNATURE_COLUMNS}", (pending_id,)
+        ).fetchone()
+        if row is None:
+            marker = conn.execute("SELECT pledge_id FROM confirmed_pending WHERE id = ?", (pending_id,)).fetchone()
+            conn.execute("COMMIT")
+            return ConfirmResult("already", marker[0]) if marker else ConfirmResult("unknown", None)
+        # Its confirmation emails have nothing left to confirm.
+        conn.execute("DELETE FROM outbox WHERE ref_id = ? AND kind IN ('confirm', 'remind')", (pending_id,))
+        signature = _signature_from_values(row)
+        batch = insert_counted(conn, [signature], {signature.pledge_id}, now)
+        signature_id = conn.execute(
+            "SELECT id FROM signatures WHERE pledge_id = ? AND email = ?", (signature.pledge_id, signature.email)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO confirmed_pending (id, pledge_id, signature_id, confirmed_at) VALUES (?, ?, ?, ?)",
+            (pending_id, signature.pledge_id, signature_id, now),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if batch.inserted:
+        return ConfirmResult("confirmed", signature.pledge_id, batch)
+    return ConfirmResult("already", signature.pledge_id)
 
 
 async def day_counts(conn: aiosqlite.Connection, pledge_id: int) -> list[DayCount]:
@@ -401,18 +527,23 @@ _PERSON_COLUMNS = (
 
 
 async def signatures_of(conn: aiosqlite.Connection, email: str) -> list[dict[str, object]]:
-    """Every signature of one normalised email, across pledges (one index look-up per pledge)."""
-    async with conn.execute(
-        f"SELECT {_PERSON_COLUMNS} FROM pledges p"
-        " JOIN signatures s ON s.pledge_id = p.id AND s.email = ?"
-        " LEFT JOIN partners pa ON pa.id = s.partner_id ORDER BY s.id",
-        (email,),
-    ) as cursor:
-        return [dict(row) async for row in cursor]
+    """Every signature of one normalised email, across pledges (one index look-up per pledge):
+    the counted ones, then those waiting for confirmation."""
+    found = []
+    for table, status in (("signatures", "counted"), ("pending_signatures", "pending")):
+        async with conn.execute(
+            f"SELECT {_PERSON_COLUMNS}, '{status}' AS status FROM pledges p"
+            f" JOIN {table} s ON s.pledge_id = p.id AND s.email = ?"
+            " LEFT JOIN partners pa ON pa.id = s.partner_id ORDER BY s.id",
+            (email,),
+        ) as cursor:
+            found += [dict(row) async for row in cursor]
+    return found
 
 
 async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
-    """Delete one email's signatures everywhere; every kept count falls in the same transaction.
+    """Delete one email's signatures everywhere, pending ones and every message about either
+    included; every kept count falls in the same transaction.
 
     secure_delete overwrites the freed pages and the checkpoint empties the WAL, so the erased
     details are not left readable in the database files (backups keep their own copies).
@@ -422,20 +553,33 @@ async def erase_signatures(conn: aiosqlite.Connection, email: str) -> int:
     # One index look-up per pledge on the (pledge_id, email) guard, not a scan of every signature.
     where = " OR ".join(["(pledge_id = ? AND email = ?)"] * len(pledge_ids)) or "0"
     params = [value for pledge_id in pledge_ids for value in (pledge_id, email)]
-    return await remove_signatures(conn, where, params)
+    return await remove_signatures(conn, where, params, pending=True)
 
 
-async def remove_signatures(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> int:
+async def remove_signatures(
+    conn: aiosqlite.Connection, where: str, params: Sequence[object], *, pending: bool = False
+) -> int:
     """Delete the signatures `where` selects, and move every kept count down with them, in one
-    transaction: erasure and burst invalidation both end here."""
+    transaction, with their queued webhooks: erasure and burst invalidation both end here. With
+    `pending`, the pending signatures `where` selects go too, with their confirmation emails.
+    Returns how many rows were removed."""
     await conn.execute("PRAGMA secure_delete = ON")
     async with transaction(conn):
         async with conn.execute(
-            "DELETE FROM signatures WHERE " + where + " RETURNING pledge_id, partner_id,"
+            "DELETE FROM signatures WHERE " + where + " RETURNING id, pledge_id, partner_id,"
             " substr(created_at, 1, 10), organisation, " + _COUNTED_COLUMNS,
             tuple(params),
         ) as cursor:
-            erased = [tuple(row) async for row in cursor]
+            removed = [tuple(row) async for row in cursor]
+        await _delete_messages(conn, "webhook", [row[0] for row in removed])
+        erased = [row[1:] for row in removed]
+        waiting: list[int] = []
+        if pending:
+            async with conn.execute(
+                "DELETE FROM pending_signatures WHERE " + where + " RETURNING id", tuple(params)
+            ) as cursor:
+                waiting = [row[0] async for row in cursor]
+            await _delete_messages(conn, "confirm", waiting)
         per_pledge = Counter(row[0] for row in erased)
         per_partner = Counter(row[1] for row in erased if row[1])
         per_day = Counter((row[0], row[1] or 0, row[2]) for row in erased)
@@ -468,7 +612,18 @@ async def remove_signatures(conn: aiosqlite.Connection, where: str, params: Sequ
         # along an index (partner_id, created_at) or (pledge_id, created_at), never a count.
         for pledge_id, partner_id in {(row[4], row[5] or DIRECT) for row in erased}:
             await conn.execute(_REFRESH_FIRST_LAST[partner_id == DIRECT], {"pledge": pledge_id, "partner": partner_id})
-    return len(erased)
+    return len(erased) + len(waiting)
+
+
+async def _delete_messages(conn: aiosqlite.Connection, kind: str, ref_ids: Sequence[int]) -> None:
+    """Delete the queued messages about these rows: "webhook" for signatures, "confirm" for
+    pending signatures (their reminders included)."""
+    kinds = "('webhook')" if kind == "webhook" else "('confirm', 'remind')"
+    for start in range(0, len(ref_ids), 500):
+        chunk = ref_ids[start : start + 500]
+        await conn.execute(
+            f"DELETE FROM outbox WHERE kind IN {kinds} AND ref_id IN ({', '.join('?' * len(chunk))})", chunk
+        )
 
 
 async def is_empty(conn: aiosqlite.Connection) -> bool:
@@ -515,6 +670,24 @@ async def write_rows(conn: aiosqlite.Connection, table: str, rows: Sequence[dict
     sql = f"INSERT INTO {table} ({', '.join(n for n, _ in columns)}) VALUES ({', '.join('?' * len(columns))})"
     async with transaction(conn):
         await conn.executemany(sql, [tuple(_stored(kind, row[name]) for name, kind in columns) for row in rows])
+
+
+async def finish_copy(conn: aiosqlite.Connection) -> None:
+    """After a copy: a pending id confirmed before the move (remembered in confirmed_pending, no
+    longer in pending_signatures) is never handed out again, since an old link may name it.
+    AUTOINCREMENT already keeps every table's next id past the ids copied in."""
+    async with transaction(conn):
+        async with conn.execute(
+            "SELECT (SELECT max(id) FROM confirmed_pending), (SELECT seq FROM sqlite_sequence"
+            " WHERE name = 'pending_signatures')"
+        ) as cursor:
+            confirmed, seq = await cursor.fetchone() or (None, None)
+        if confirmed is None or (seq is not None and seq >= confirmed):
+            return
+        if seq is None:
+            await conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('pending_signatures', ?)", (confirmed,))
+        else:
+            await conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'pending_signatures'", (confirmed,))
 
 
 # The staff area's kept counts ---------------------------------------------------------------
@@ -795,12 +968,24 @@ async def update_pledge(
     contact: str | None,
     optional_fields: Sequence[str],
     closed_at: str | None,
+    confirm_email: bool = False,
 ) -> Pledge:
     await conn.execute(
         "UPDATE pledges SET title = ?, statement_html = ?, goal = ?, privacy_url = ?, contact = ?,"
-        " optional_fields = ?, closed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(closed_at, ?) END"
-        " WHERE id = ?",
-        (title, statement_html, goal, privacy_url, contact, ",".join(optional_fields), closed_at, closed_at, pledge_id),
+        " optional_fields = ?, closed_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(closed_at, ?) END,"
+        " confirm_email = ? WHERE id = ?",
+        (
+            title,
+            statement_html,
+            goal,
+            privacy_url,
+            contact,
+            ",".join(optional_fields),
+            closed_at,
+            closed_at,
+            int(confirm_email),
+            pledge_id,
+        ),
     )
     pledge = await pledge_by_id(conn, pledge_id)
     assert pledge is not None
@@ -891,3 +1076,146 @@ async def audit_entries(
         params.append(before_id)
     async with conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)) as cursor:
         return [AuditEntry(*row) async for row in cursor]
+
+
+# Confirmed signatures ------------------------------------------------------------------------
+
+
+async def pending_signature(conn: aiosqlite.Connection, pending_id: int) -> PendingSignature | None:
+    async with conn.execute(
+        f"SELECT {_SIGNATURE_COLUMNS}, id, sends, reminded FROM pending_signatures WHERE id = ?", (pending_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return PendingSignature(row["id"], _signature_from_values(row, pending=True), row["sends"], bool(row["reminded"]))
+
+
+async def signature_by_id(conn: aiosqlite.Connection, signature_id: int) -> NewSignature | None:
+    async with conn.execute(f"SELECT {_SIGNATURE_COLUMNS} FROM signatures WHERE id = ?", (signature_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _signature_from_values(row) if row else None
+
+
+async def queue_reminders(conn: aiosqlite.Connection, signed_before: str, now: str) -> int:
+    async with transaction(conn):
+        async with conn.execute(
+            "UPDATE pending_signatures SET reminded = 1 WHERE created_at < ? AND reminded = 0 RETURNING id",
+            (signed_before,),
+        ) as cursor:
+            reminded = [row[0] async for row in cursor]
+        await conn.executemany(
+            "INSERT INTO outbox (kind, ref_id, created_at, next_attempt_at) VALUES ('remind', ?, ?, ?)",
+            [(pending_id, now, now) for pending_id in reminded],
+        )
+    return len(reminded)
+
+
+async def purge_pending(conn: aiosqlite.Connection, signed_before: str) -> int:
+    # Unconfirmed details are personal data kept only for the retention period: overwrite them.
+    await conn.execute("PRAGMA secure_delete = ON")
+    async with transaction(conn):
+        async with conn.execute(
+            "DELETE FROM pending_signatures WHERE created_at < ? RETURNING id", (signed_before,)
+        ) as cursor:
+            purged = [row[0] async for row in cursor]
+        await _delete_messages(conn, "confirm", purged)
+        await conn.execute("DELETE FROM confirmed_pending WHERE confirmed_at < ?", (signed_before,))
+    return len(purged)
+
+
+async def pending_counts(conn: aiosqlite.Connection, pledge_id: int) -> dict[int, int]:
+    async with conn.execute(
+        "SELECT COALESCE(partner_id, 0), COUNT(*) FROM pending_signatures WHERE pledge_id = ? GROUP BY 1",
+        (pledge_id,),
+    ) as cursor:
+        return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+# Partner webhooks ----------------------------------------------------------------------------
+
+
+async def set_partner_webhook(
+    conn: aiosqlite.Connection, partner_id: int, url: str | None, secret: str | None
+) -> Partner:
+    await conn.execute(
+        "UPDATE partners SET webhook_url = ?, webhook_secret = ? WHERE id = ?",
+        (url, secret if url is not None else None, partner_id),
+    )
+    partner = await partner_by_id(conn, partner_id)
+    assert partner is not None
+    return partner
+
+
+async def partner_webhook(conn: aiosqlite.Connection, partner_id: int) -> tuple[str, str] | None:
+    async with conn.execute("SELECT webhook_url, webhook_secret FROM partners WHERE id = ?", (partner_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1] or ""
+
+
+# The outbox ----------------------------------------------------------------------------------
+
+_OUTBOX_COLUMNS = "id, kind, ref_id, partner_id, created_at, attempts, next_attempt_at, last_error, dead"
+
+
+def _message(row: sqlite3.Row) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        kind=row["kind"],
+        ref_id=row["ref_id"],
+        partner_id=row["partner_id"],
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        dead=bool(row["dead"]),
+    )
+
+
+async def claim_outbox(conn: aiosqlite.Connection, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+    """Lease due messages in one write transaction: another process's claim waits for it, then
+    finds them leased. The lease's end is also their next attempt, so the due index skips them."""
+    async with transaction(conn):
+        async with conn.execute(
+            "UPDATE outbox SET leased_until = ?1, next_attempt_at = ?1 WHERE id IN (SELECT id FROM outbox"
+            " WHERE dead = 0 AND next_attempt_at <= ?2 AND (leased_until IS NULL OR leased_until <= ?2)"
+            f" ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {_OUTBOX_COLUMNS}",
+            (lease_until, now, limit),
+        ) as cursor:
+            claimed = [_message(row) async for row in cursor]
+    return sorted(claimed, key=lambda message: message.id)
+
+
+async def outbox_sent(conn: aiosqlite.Connection, message_id: int) -> None:
+    await conn.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+
+
+async def outbox_failed(conn: aiosqlite.Connection, message_id: int, error: str, retry_at: str | None) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, leased_until = NULL,"
+        " next_attempt_at = COALESCE(?2, next_attempt_at), dead = (?2 IS NULL) WHERE id = ?3",
+        (error, retry_at, message_id),
+    )
+
+
+async def outbox_messages(conn: aiosqlite.Connection, dead_only: bool, limit: int) -> list[OutboxMessage]:
+    where = " WHERE dead = 1" if dead_only else ""
+    async with conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox{where} ORDER BY id LIMIT ?", (limit,)) as cursor:
+        return [_message(row) for row in await cursor.fetchall()]
+
+
+async def outbox_retry(conn: aiosqlite.Connection, message_id: int | None, now: str) -> int:
+    sql = "UPDATE outbox SET dead = 0, attempts = 0, next_attempt_at = ?, leased_until = NULL WHERE dead = 1"
+    params: tuple[object, ...] = (now,)
+    if message_id is not None:
+        sql += " AND id = ?"
+        params += (message_id,)
+    cursor = await conn.execute(sql, params)
+    return cursor.rowcount
+
+
+async def outbox_discard(conn: aiosqlite.Connection, message_id: int) -> bool:
+    cursor = await conn.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+    return cursor.rowcount > 0

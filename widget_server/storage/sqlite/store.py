@@ -1,10 +1,12 @@
 """The SQLite engine of the Store: one file, WAL, every commit fsynced.
 
-Reads, and the staff actions' writes, go through one aiosqlite connection. Batches of
-signatures go through a plain sqlite3 connection on a thread of their own, the whole transaction
-in one call (queries.insert_signatures), so a batch costs one hop from the event loop: with a hop
-per statement, as an async driver makes, each hop waits for the GIL while the loop serves other
-requests. Every sqlite3 error leaves this module as one of the project's own (errors.py).
+Reads, and the staff actions' and the outbox's writes, go through one aiosqlite connection.
+Batches of signatures, and confirmations (which count a signature through the same code), go
+through a plain sqlite3 connection on a thread of their own, the whole transaction in one call
+(queries.insert_signatures, queries.confirm_pending), so a batch costs one hop from the event
+loop: with a hop per statement, as an async driver makes, each hop waits for the GIL while the
+loop serves other requests. Every sqlite3 error leaves this module as one of the project's own
+(errors.py).
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from widget_server.storage.store import (
     AuditEntry,
     BatchResult,
     Burst,
+    ConfirmResult,
     DayCount,
     HourCount,
     MinuteCount,
     OccupationCount,
+    OutboxMessage,
     PartnerTotals,
+    PendingSignature,
     SignatureMatch,
     SourceCount,
     StaffUser,
@@ -148,6 +153,7 @@ class SQLiteStore(Store):
         privacy_url: str | None,
         contact: str | None,
         now: str,
+        confirm_email: bool = False,
     ) -> Pledge:
         return await queries.insert_pledge(
             self.conn,
@@ -158,6 +164,7 @@ class SQLiteStore(Store):
             privacy_url=privacy_url,
             contact=contact,
             now=now,
+            confirm_email=confirm_email,
         )
 
     @_translated
@@ -192,15 +199,20 @@ class SQLiteStore(Store):
     async def set_partner_origins(self, partner_id: int, origins: Sequence[str]) -> Partner:
         return await queries.set_partner_origins(self.conn, partner_id, origins)
 
-    async def write_signatures(self, batch: Sequence[NewSignature]) -> BatchResult:
+    async def _on_writer_thread(self, action: Callable[..., T], *args: object) -> T:
+        """`action(connection, *args)` on the signature writer's own connection and thread: the
+        synchronous transactions that count signatures (a batch, a confirmation) run there."""
         if self._write_conn is None:
             self._write_conn = db.connect_sync(self.path)
             self._write_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signature-writer")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._write_thread, queries.insert_signatures, self._write_conn, batch)
+            return await loop.run_in_executor(self._write_thread, action, self._write_conn, *args)
         except sqlite3.Error as exc:
             raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from exc
+
+    async def write_signatures(self, batch: Sequence[NewSignature], *, confirm_sends: int = 3) -> BatchResult:
+        return await self._on_writer_thread(queries.insert_signatures, batch, confirm_sends)
 
     @_translated
     async def counts(self, pledge_id: int) -> tuple[int, dict[int, int]]:
@@ -258,8 +270,10 @@ class SQLiteStore(Store):
     async def write_rows(self, table: str, rows: Sequence[dict[str, object]]) -> None:
         await queries.write_rows(self.conn, table, rows)
 
+    @_translated
+    @_one_writer
     async def finish_copy(self) -> None:
-        """Nothing to do: SQLite's next id is always past the largest one present."""
+        await queries.finish_copy(self.conn)
 
     @_translated
     async def organisations(self, pledge_id: int, status: str | None = None) -> list[dict[str, object]]:
@@ -297,6 +311,7 @@ class SQLiteStore(Store):
         contact: str | None,
         optional_fields: Sequence[str],
         closed_at: str | None,
+        confirm_email: bool = False,
     ) -> Pledge:
         return await queries.update_pledge(
             self.conn,
@@ -308,6 +323,7 @@ class SQLiteStore(Store):
             contact=contact,
             optional_fields=optional_fields,
             closed_at=closed_at,
+            confirm_email=confirm_email,
         )
 
     @_translated
@@ -423,6 +439,75 @@ class SQLiteStore(Store):
         return await queries.audit_entries(
             self.conn, actor=actor, action=action, pledge=pledge, before_id=before_id, limit=limit
         )
+
+    # Confirmed signatures ---------------------------------------------------------------------
+
+    @_translated
+    async def pending_signature(self, pending_id: int) -> PendingSignature | None:
+        return await queries.pending_signature(self.conn, pending_id)
+
+    async def confirm_pending(self, pending_id: int, now: str) -> ConfirmResult:
+        return await self._on_writer_thread(queries.confirm_pending, pending_id, now)
+
+    @_translated
+    @_one_writer
+    async def queue_reminders(self, signed_before: str, now: str | None = None) -> int:
+        return await queries.queue_reminders(self.conn, signed_before, now or signed_before)
+
+    @_translated
+    @_one_writer
+    async def purge_pending(self, signed_before: str) -> int:
+        return await queries.purge_pending(self.conn, signed_before)
+
+    @_translated
+    async def pending_counts(self, pledge_id: int) -> dict[int, int]:
+        return await queries.pending_counts(self.conn, pledge_id)
+
+    @_translated
+    async def signature_by_id(self, signature_id: int) -> NewSignature | None:
+        return await queries.signature_by_id(self.conn, signature_id)
+
+    # Partner webhooks -------------------------------------------------------------------------
+
+    @_translated
+    @_one_writer
+    async def set_partner_webhook(self, partner_id: int, url: str | None, secret: str | None) -> Partner:
+        return await queries.set_partner_webhook(self.conn, partner_id, url, secret)
+
+    @_translated
+    async def partner_webhook(self, partner_id: int) -> tuple[str, str] | None:
+        return await queries.partner_webhook(self.conn, partner_id)
+
+    # The outbox -------------------------------------------------------------------------------
+
+    @_translated
+    @_one_writer
+    async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+        return await queries.claim_outbox(self.conn, now, lease_until, limit)
+
+    @_translated
+    @_one_writer
+    async def outbox_sent(self, message_id: int) -> None:
+        await queries.outbox_sent(self.conn, message_id)
+
+    @_translated
+    @_one_writer
+    async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
+        await queries.outbox_failed(self.conn, message_id, error, retry_at)
+
+    @_translated
+    async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
+        return await queries.outbox_messages(self.conn, dead_only, limit)
+
+    @_translated
+    @_one_writer
+    async def outbox_retry(self, message_id: int | None, now: str) -> int:
+        return await queries.outbox_retry(self.conn, message_id, now)
+
+    @_translated
+    @_one_writer
+    async def outbox_discard(self, message_id: int) -> bool:
+        return await queries.outbox_discard(self.conn, message_id)
 
 
 async def _translated_rows(rows: AsyncIterator[T]) -> AsyncIterator[T]:
