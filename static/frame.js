@@ -63,6 +63,19 @@
     post({ type: "pledge:signed", total: result.total });
   }
 
+  // The pledge asks signers to confirm from their mailbox: nothing counts yet, so the count
+  // stays as it is and the partner's page hears of no signature.
+  function showPending(form) {
+    var thanks = document.querySelector("[data-thanks]");
+    var signed = thanks.querySelector("[data-thanks-signed]");
+    var pending = thanks.querySelector("[data-thanks-pending]");
+    if (signed) signed.hidden = true;
+    pending.hidden = false;
+    form.hidden = true;
+    thanks.hidden = false;
+    pending.querySelector("[data-pending-heading]").focus();
+  }
+
   function enhance(form) {
     var button = form.querySelector("[data-sign-button]");
     var notice = form.querySelector("[data-form-message]");
@@ -80,6 +93,7 @@
         .then(function (response) {
           return response.json().then(function (result) {
             if (result.status === "signed") showThanks(form, result);
+            else if (result.status === "pending") showPending(form);
             else if (result.status === "invalid") showErrors(form, result);
             else showErrors(form, { message: result.error ? result.error.message : "Please try again." });
           });

@@ -131,8 +131,17 @@ def test_stats_and_export_after_real_signatures(cli: CLI, make_client, clock) ->
     assert stats["total"] == 2
     assert stats["direct"] == 1
     assert stats["partners"] == [
-        {"name": "Riverside", "count": 1, "revoked": False, "last_signed_on": stats["days"][0]["day"]}
+        {
+            "name": "Riverside",
+            "count": 1,
+            "revoked": False,
+            "last_signed_on": stats["days"][0]["day"],
+            # Confirmation is off for this pledge: nothing waits, and no rate is made up.
+            "pending": 0,
+            "confirmation_rate": None,
+        }
     ]
+    assert (stats["confirm_email"], stats["pending"], stats["confirmation_rate"]) == (False, 0, None)
 
     exported = list(csv.DictReader(io.StringIO(cli.ok("export", "data-firewall"))))
     assert [row["email"] for row in exported] == ["a@example.org", "b@example.org"]

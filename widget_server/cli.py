@@ -77,7 +77,7 @@ def cmd_pledge_add(args: argparse.Namespace) -> None:
 
     pledge = _on_db(
         args,
-        lambda store, _: pledges.add_pledge(
+        lambda store, settings: pledges.add_pledge(
             store,
             slug=args.slug,
             title=args.title,
@@ -85,6 +85,8 @@ def cmd_pledge_add(args: argparse.Namespace) -> None:
             goal=args.goal,
             privacy_url=args.privacy_url,
             contact=args.contact,
+            confirm_email=args.confirm_email == "on",
+            settings=settings,
         ),
     )
     print(f"Created pledge {pledge.slug!r}: {pledge.title}")
@@ -129,10 +131,22 @@ def cmd_stats(args: argparse.Namespace) -> None:
         print(json.dumps(stats, indent=2))
         return
     print(f"{stats['pledge']}: {stats['total']:,} signatures ({stats['direct']:,} direct)")
+    # With confirmation asked for: those still waiting for their signer, and the share confirmed
+    # (a partner whose signers rarely confirm may be sending invented addresses).
+    asked = stats["confirmation_rate"] is not None
+    if asked:
+        print(f"  waiting for confirmation: {stats['pending']:,} ({_rate(stats['confirmation_rate'])} confirmed)")
     # reports.stats builds "partners" as this list; its declared type is the JSON-shaped dict.
     for partner in cast(list[dict[str, Any]], stats["partners"]):
         flag = " (revoked)" if partner["revoked"] else ""
-        print(f"  {partner['count']:>9,}  {partner['name']}{flag}")
+        waiting = (
+            f"  ({partner['pending']:,} waiting, {_rate(partner['confirmation_rate'])} confirmed)" if asked else ""
+        )
+        print(f"  {partner['count']:>9,}  {partner['name']}{flag}{waiting}")
+
+
+def _rate(rate: object) -> str:
+    return "—" if rate is None else f"{float(cast(float, rate)):.0%}"
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -273,9 +287,11 @@ def cmd_pledge_edit(args: argparse.Namespace) -> None:
         changes["optional_fields"] = args.fields.split(",")
     if args.open:
         changes["closed"] = False
+    if args.confirm_email is not None:
+        changes["confirm_email"] = args.confirm_email == "on"
     if not changes:
         raise WidgetError(messages.STAFF_NOTHING_TO_EDIT)
-    pledge, changed = _on_db(args, lambda store, _: edit_pledge(store, args.slug, **changes))
+    pledge, changed = _on_db(args, lambda store, settings: edit_pledge(store, args.slug, settings=settings, **changes))
     edits = [c for c in changed if c not in ("closed", "opened")]
     if edits:
         _audited(args, "pledge edited", pledge=pledge.slug, detail=", ".join(edits))
@@ -301,11 +317,89 @@ def cmd_partner_link(args: argparse.Namespace) -> None:
     print(link)
 
 
+def cmd_partner_webhook(args: argparse.Namespace) -> None:
+    from widget_server.services import webhooks
+
+    if args.off:
+        pledge, partner, had = _on_db(args, lambda store, _: webhooks.remove_webhook(store, args.slug, args.name))
+        if not had:
+            print(messages.WEBHOOK_WAS_OFF.format(name=partner.name))
+            return
+        _audited(args, "webhook removed", pledge=pledge.slug, subject=partner.name)
+        print(messages.WEBHOOK_OFF.format(name=partner.name))
+        return
+    done = _on_db(
+        args, lambda store, settings: webhooks.set_webhook(store, settings, args.slug, args.name, args.url or "")
+    )
+    # The secret is printed, never recorded: the audit log keeps only where deliveries go.
+    _audited(
+        args, "webhook set", pledge=done.pledge.slug, subject=done.partner.name, detail=webhooks.audit_detail(done.url)
+    )
+    print(messages.WEBHOOK_SET.format(name=done.partner.name, url=done.url))
+    print(messages.WEBHOOK_SECRET_ONCE.format(name=done.partner.name))
+    print()
+    print(done.secret)
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> None:
+    from widget_server.services import outbox
+
+    found = _on_db(args, lambda store, _: outbox.messages_in(store, dead_only=args.dead, limit=args.limit))
+    if args.json:
+        print(json.dumps([_outbox_json(queued) for queued in found], indent=2, ensure_ascii=False))
+        return
+    if not found:
+        print(messages.OUTBOX_NO_DEAD if args.dead else messages.OUTBOX_EMPTY)
+        return
+    print(f"  {'id':>8}  {'kind':<18}  {'partner':<20}  {'attempts':>8}  {'next attempt':<20}  last error")
+    for queued in found:
+        m = queued.message
+        due = "dead" if m.dead else m.next_attempt_at
+        partner = queued.partner or "–"
+        print(f"  {m.id:>8}  {queued.kind:<18}  {partner:<20}  {m.attempts:>8}  {due:<20}  {m.last_error or '–'}")
+
+
+def _outbox_json(queued: Any) -> dict[str, object]:
+    m = queued.message
+    return {
+        "id": m.id,
+        "kind": m.kind,
+        "partner": queued.partner or None,
+        "pledge": queued.pledge or None,
+        "created_at": m.created_at,
+        "attempts": m.attempts,
+        "next_attempt_at": None if m.dead else m.next_attempt_at,
+        "dead": m.dead,
+        "last_error": m.last_error,
+    }
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> None:
+    from widget_server.services import audit, outbox
+
+    actor = audit.cli_actor()
+    count = _on_db(args, lambda store, _: outbox.retry(store, actor, None if args.all_dead else args.id))
+    print(messages.outbox_retried(count))
+
+
+def cmd_outbox_discard(args: argparse.Namespace) -> None:
+    from widget_server.services import audit, outbox
+
+    actor = audit.cli_actor()
+    _on_db(args, lambda store, _: outbox.discard(store, actor, args.id))
+    print(messages.OUTBOX_DISCARDED.format(id=args.id))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from widget_server.demo import run_demo
 
     settings = _settings(args, public_url=_local_url(args.host, args.port))
     run_demo(settings, host=args.host, port=args.port, partner_port=args.partner_port)
+
+
+_CONFIRM_HELP = (
+    "count a signature only once its signer confirms it by email (needs WIDGET_SMTP_URL and WIDGET_MAIL_FROM)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--goal", type=int)
     add.add_argument("--privacy-url", help="your privacy policy (default: a built-in notice)")
     add.add_argument("--contact", help="how supporters change contact preferences, e.g. a phone number")
+    add.add_argument(
+        "--confirm-email",
+        choices=("on", "off"),
+        default="off",
+        help=_CONFIRM_HELP,
+    )
     edit = command(pledge, "edit", cmd_pledge_edit, "Change a pledge's texts, goal, questions, or reopen it.")
     edit.add_argument("slug")
     edit.add_argument("--title")
@@ -370,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--contact")
     edit.add_argument("--fields", help="optional questions, comma-separated: occupation,organisation ('' for none)")
     edit.add_argument("--open", action="store_true", help="collect signatures again after `pledge close`")
+    edit.add_argument(
+        "--confirm-email",
+        choices=("on", "off"),
+        help=_CONFIRM_HELP,
+    )
     command(pledge, "close", cmd_pledge_close, "Stop collecting signatures; the widget says so.").add_argument("slug")
 
     partner = commands.add_parser("partner", help="Onboard and manage partners.").add_subparsers(
@@ -390,6 +495,32 @@ def build_parser() -> argparse.ArgumentParser:
     link = command(partner, "link", cmd_partner_link, "Print the partner's read-only report link.")
     link.add_argument("slug")
     link.add_argument("name")
+    hook = command(
+        partner,
+        "webhook",
+        cmd_partner_webhook,
+        "Send the signatures that agree to hear from a partner to its webhook, signed; prints the secret once.",
+    )
+    hook.add_argument("slug")
+    hook.add_argument("name")
+    where = hook.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="the partner's https:// endpoint (a new secret is made each time)")
+    where.add_argument("--off", action="store_true", help="stop sending to the partner's webhook")
+
+    box = commands.add_parser("outbox", help="Emails and webhooks waiting to be sent.").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    blist = command(box, "list", cmd_outbox_list, "Queued messages, oldest first, with their last error.")
+    blist.add_argument("--dead", action="store_true", help="only the dead ones (out of attempts)")
+    blist.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    blist.add_argument("--json", action="store_true")
+    bretry = command(box, "retry", cmd_outbox_retry, "Try a dead message again now, its attempts starting over.")
+    which = bretry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=int, help="the message's id (outbox list)")
+    which.add_argument("--all-dead", action="store_true", help="every dead message")
+    command(box, "discard", cmd_outbox_discard, "Remove a queued or dead message without sending it.").add_argument(
+        "id", type=int, help="the message's id (outbox list)"
+    )
 
     user = commands.add_parser("user", help="Staff accounts for the /admin pages.").add_subparsers(
         dest="action", required=True, metavar="ACTION"

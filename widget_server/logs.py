@@ -225,12 +225,26 @@ def _ms(started: float, ended: float) -> float:
     return round((ended - started) * 1000, 2)
 
 
+#: Paths whose last part is a token (a confirmation link, a partner's report link): logged
+#: without it, since whoever reads the log could otherwise follow the link.
+TOKEN_PATHS = ("/confirm/", "/partner-report/")
+
+
+def loggable_path(path: str) -> str:
+    """The path as the access log keeps it: a token in the path becomes "…"."""
+    if path.startswith(TOKEN_PATHS):
+        return path[: path.index("/", 1) + 1] + "…"
+    return path
+
+
 def access(method: str, path: str, status: int, started: float) -> None:
-    """One access line: method, path (never the query: it holds tokens), status, milliseconds
-    since `started` (a time.perf_counter() reading taken when the request arrived).
+    """One access line: method, path (never the query: it holds tokens, nor a token that is part
+    of the path), status, milliseconds since `started` (a time.perf_counter() reading taken when
+    the request arrived).
 
     Never the client's IP. The middleware (`middleware.py`) calls it once per request.
     """
+    path = loggable_path(path)
     lines = _lines
     if lines is not None and lines.usable():
         lines.add(method, path, status, started)

@@ -99,17 +99,94 @@ STAFF_PASSWORD_WRONG = "Your current password is not right."
 STAFF_LAST_OWNER = "This is the last owner account: add another owner first."
 STAFF_NO_PASSWORD = "Set WIDGET_PASSWORD, or run this in a terminal to type the password."
 STAFF_BAD_FIELD = "The optional questions are occupation and organisation, not {field!r}."
-STAFF_NOTHING_TO_EDIT = "Say what to change: --title, --statement-file, --goal, --privacy-url, --contact or --fields."
+STAFF_NOTHING_TO_EDIT = (
+    "Say what to change: --title, --statement-file, --goal, --privacy-url, --contact, --fields or --confirm-email."
+)
 PLEDGE_CLOSED = "This pledge has closed and is no longer collecting signatures. Thank you for your support."
 PARTNER_LINK_BAD = "This link does not open a partner's report: it may have been replaced or mistyped."
 BURST_BAD = "That is not a burst this panel can show."
 STAFF_NOT_A_NUMBER = "{what} must be a whole number."
 
 # Confirmed signatures (services/confirmation.py, web/widget/confirm.py, the emails).
-# (Sentences for confirmation go here.)
+CONFIRM_NEEDS_MAIL = (
+    "Email confirmation needs a way to send email: set WIDGET_SMTP_URL and WIDGET_MAIL_FROM (for the server,"
+    " and for this command) before switching it on."
+)
+CONFIRM_LINK_EXPIRED = (
+    "This confirmation link has expired or was already used. To sign the pledge, please fill in its form again."
+)
+CONFIRMED = "Thank you, your signature now counts."
+CONFIRMED_ALREADY = "Your signature was already confirmed, and it counts. Thank you."
+CONFIRM_SUBJECT = "Please confirm your signature: {title}"
+REMIND_SUBJECT = "Reminder: please confirm your signature: {title}"
+# Why an email was not sent, for the outbox's "last error" and the log: never an address.
+CONFIRM_NOTHING_TO_SEND = "nothing to send: the signature was confirmed, deleted or erased"
+CONFIRM_NO_PLEDGE = "nothing to send: the pledge no longer exists"
+MAIL_NOT_CONFIGURED = "no email can be sent: WIDGET_SMTP_URL and WIDGET_MAIL_FROM are not set"
+MAIL_REFUSED_RECIPIENT = "the mail server refused the recipient ({codes})"
+MAIL_REFUSED_SENDER = "the mail server refused the From address ({code})"
+MAIL_REFUSED_MESSAGE = "the mail server refused the message ({code})"
+MAIL_REFUSED_LOGIN = "the mail server refused the user name and password in WIDGET_SMTP_URL ({code})"
+MAIL_UNSUPPORTED = "the mail server does not support what this message needs ({what})"
+MAIL_ANSWERED = "the mail server answered {code}"
+MAIL_DISCONNECTED = "the mail server closed the connection"
+MAIL_NO_STARTTLS = "the mail server does not offer STARTTLS, which WIDGET_SMTP_URL requires"
+MAIL_UNTRUSTED = "the mail server's certificate could not be trusted ({why})"
+MAIL_TLS_FAILED = "TLS with the mail server failed ({why})"
+MAIL_TIMEOUT = "the mail server did not answer in time"
+MAIL_UNREACHABLE = "could not reach the mail server ({why})"
+MAIL_FAILED = "the exchange with the mail server failed ({what})"
 
 # Partner webhooks and the outbox (services/webhooks.py, services/outbox.py, delivery/).
-# (Sentences for webhooks and the outbox go here.)
+WEBHOOK_URL_BAD = (
+    "A webhook URL is an address such as https://crm.example.org/hooks/pledge: no spaces, quotes or #fragment."
+)
+WEBHOOK_URL_NOT_HTTPS = "A webhook URL must start with https://, so what is sent about supporters is encrypted."
+WEBHOOK_URL_CREDENTIALS = (
+    "A webhook URL must not hold a user name or password: every delivery is signed instead (docs/webhooks.md)."
+)
+WEBHOOK_URL_LOCAL = (
+    "A webhook URL must name a public server, not this machine or a private network"
+    " (WIDGET_WEBHOOK_ALLOW_LOCAL=on allows a partner's CRM inside your own network)."
+)
+WEBHOOK_URL_MISSING = "Give the webhook's address with --url, or switch it off with --off."
+WEBHOOK_SET = "Signatures that agree to hear from {name} are now sent to {url}."
+WEBHOOK_SECRET_ONCE = (
+    "{name}'s signing secret is below. Send it to {name} now, privately: it will not be shown again"
+    " (setting the webhook again makes a new one)."
+)
+WEBHOOK_OFF = "{name}'s webhook is switched off; messages still queued for it will not be sent."
+WEBHOOK_WAS_OFF = "{name} had no webhook; nothing changed."
+OUTBOX_NO_MESSAGE = "There is no message {id} in the outbox."
+OUTBOX_NOT_DEAD = "Message {id} is not dead: it is still being tried, so there is nothing to retry by hand."
+OUTBOX_NONE_DEAD = "No dead messages: nothing to retry."
+OUTBOX_DISCARDED = "Message {id} is discarded: it will not be sent."
+OUTBOX_EMPTY = "The outbox is empty: everything has been sent."
+OUTBOX_NO_DEAD = "No dead messages."
+
+# Why a delivery failed or was dropped: kept as the outbox's last error, shown to staff, logged. Never
+# a supporter's data; the webhook's own address neither (its path may be a partner's secret).
+DELIVERY_URL_REFUSED = "not sent: {problem}"
+DELIVERY_ADDRESS_REFUSED = "not sent: the webhook's host resolves to {address}, which is not a public address"
+DELIVERY_NO_HOST = "the webhook's host name could not be resolved ({problem})"
+DELIVERY_CONNECT = "could not connect to the webhook's host ({problem})"
+DELIVERY_TLS = "the webhook's server certificate was not accepted ({problem})"
+DELIVERY_TIMEOUT = "the webhook did not answer within {seconds:g} seconds"
+DELIVERY_STATUS = "the webhook answered HTTP {status}"
+DELIVERY_REDIRECT = "the webhook answered HTTP {status}, a redirect, which is never followed"
+DELIVERY_BAD_ANSWER = "the webhook's answer was not valid HTTP"
+DELIVERY_NO_HANDLER = "nothing in this server sends {kind!r} messages"
+DELIVERY_COOLING = "not attempted: the receiver was slow to answer and is being tried again first"
+DELIVERY_SEND_TIMEOUT = "not sent within {seconds:g} seconds"
+DELIVERY_UNEXPECTED = "an unexpected error ({error})"
+DROPPED_SIGNATURE_GONE = "the signature was erased or invalidated"
+DROPPED_NO_WEBHOOK = "the partner's webhook is switched off"
+DROPPED_NO_CONSENT = "the signer did not agree to hear from this partner"
+
+
+def outbox_retried(count: int) -> str:
+    """What staff are told after retrying dead messages by hand."""
+    return f"{count} message{'s' if count != 1 else ''} will be tried again now."
 
 
 def erased(signatures: int, scrubbed: bool) -> str:

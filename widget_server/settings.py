@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -206,6 +207,12 @@ class Settings:
                 " after the signature is deleted."
             )
         _switch("WIDGET_WEBHOOK_ALLOW_LOCAL", self.webhook_allow_local)
+        _check_smtp_url(self.smtp_url)
+        _check_mail_from(self.mail_from)
+        if bool(self.smtp_url.strip()) != bool(self.mail_from.strip()):
+            raise ConfigError(
+                "WIDGET_SMTP_URL and WIDGET_MAIL_FROM go together: set both to send confirmation emails, or neither."
+            )
         if self.db_path is not None and not str(self.db_path).strip():
             raise ConfigError("The database (--db or WIDGET_DB) is empty; give a SQLite file's path or a database URL.")
 
@@ -316,6 +323,66 @@ def _check_key(env: str, key: str) -> None:
         raise ConfigError(
             f"{env} holds a key of {size} byte{'s' if size != 1 else ''}; a key needs at least {MIN_KEY_BYTES}"
             " bytes of random material (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+
+
+SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def _shown_smtp_url(url: str) -> str:
+    """The URL as an error message may quote it: never its password."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1…@", url)
+
+
+def _check_smtp_url(url: str) -> None:
+    """WIDGET_SMTP_URL: empty (no email), or a scheme of SMTP_SCHEMES, a host and a usable port."""
+    if not url.strip():
+        return
+    shown = _shown_smtp_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ in the host
+        parts = urlsplit("smtp://")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = -1
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ConfigError(
+            f"WIDGET_SMTP_URL starts with smtp://, smtp+starttls:// or smtps://, such as"
+            f" smtp+starttls://user:password@mail.example.org:587, not {shown!r}."
+        )
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(
+            f"WIDGET_SMTP_URL names the mail server's host, as in smtps://mail.example.org:465, not {shown!r}."
+        )
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"WIDGET_SMTP_URL's port is a number from 1 to 65535, not in {shown!r}.")
+    if parts.scheme == "smtp" and (parts.username or parts.password):
+        # Credentials sent before TLS could be read by anyone on the path to the server.
+        raise ConfigError(
+            "WIDGET_SMTP_URL sends a user name and password only over TLS: use smtp+starttls:// or smtps://."
+        )
+
+
+def _check_mail_from(value: str) -> None:
+    """WIDGET_MAIL_FROM: empty, or one address with an optional display name."""
+    if not value.strip():
+        return
+    problem = not value.isprintable()
+    if not problem:
+        try:
+            header = email_policy.header_factory("From", value)
+            addresses = header.addresses
+            problem = bool(header.defects) or len(addresses) != 1
+            problem = problem or not (addresses[0].username and _DOMAIN.match(addresses[0].domain))
+        except (IndexError, ValueError):
+            problem = True
+    if problem:
+        raise ConfigError(
+            f"WIDGET_MAIL_FROM is one email address, optionally with a name, like Pledge <pledge@example.org>,"
+            f" not {value!r}."
         )
 
 

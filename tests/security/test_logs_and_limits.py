@@ -5,8 +5,10 @@ answers the HTTP layer gives itself (400, 431, 503) carry the security headers."
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,6 +189,21 @@ def test_a_kept_alive_connection_serves_requests_before_its_deadlines(
         b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert client.answer().count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_a_token_in_the_path_is_not_logged(server: WidgetServer) -> None:
+    """A confirmation link and a partner's report link carry their token in the path: whoever
+    reads the log must not be able to follow them."""
+    secret = "TOKENTOKENTOKEN.abcdef.ghijkl"
+    for path in (f"/confirm/{secret}", f"/partner-report/{secret}"):
+        http_get(server.url + path)
+    deadline = time.monotonic() + CLOSED_BOUND_SECONDS  # access lines are written in batches
+    while "/partner-report/" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    paths = [json.loads(line).get("path") for line in server.log().splitlines() if line.startswith("{")]
+    assert "/confirm/…" in paths
+    assert "/partner-report/…" in paths
+    assert secret not in server.log()
 
 
 def test_the_server_logged_no_client_address_and_stops_cleanly(server: WidgetServer) -> None:

@@ -86,3 +86,23 @@ def test_one_bad_signature_fails_alone_and_its_batch_neighbours_are_stored(store
     assert isinstance(first, WriteResult) and isinstance(third, WriteResult)
     assert [first.created, third.created] == [True, True]
     assert problems == []
+
+
+def test_a_signature_is_alone_only_when_its_batch_held_nothing_else(store_url: str) -> None:
+    """The signing use case holds only answers whose commit was their own (services/signing.py):
+    a batch's members are all answered at its one commit, so `alone` must be exact."""
+
+    async def go() -> tuple[WriteResult, list[WriteResult]]:
+        async with open_store(store_url) as store:
+            await a_pledge(store)
+            writer = SignatureWriter(store)
+            writer.start()
+            single = await writer.submit(signature("one@example.org"))
+            together = await asyncio.gather(*(writer.submit(signature(f"m{i}@example.org")) for i in range(20)))
+            await writer.close()
+            return single, together
+
+    single, together = asyncio.run(go())
+    assert single.alone is True
+    # Twenty submitted in one go: the first may be taken before the rest arrive, never all alone.
+    assert sum(not r.alone for r in together) >= 19

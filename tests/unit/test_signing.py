@@ -63,6 +63,7 @@ class Rows:
 class Written:
     created: bool
     total: int
+    alone: bool = True
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Signed tokens: the partner token in the snippet, and the form token in each rendered form.
+"""Signed tokens: the partner token in the snippet, the form token in each rendered form, and the
+confirmation token in the link a confirmation email carries.
 
-Both are itsdangerous serializers with HMAC-SHA256 (its default is SHA-1) and the key list
+All are itsdangerous serializers with HMAC-SHA256 (its default is SHA-1) and the key list
 from settings, so older keys still verify during a key rotation. Different salts keep one kind
 of token from being accepted as the other.
 
@@ -19,6 +20,11 @@ spelling of one token would otherwise be a separate entry in the memos and the l
 token says which partner token version it was rendered under and when its life began, so a
 rotation ends it and a second ask never renews it; one verified only by a retired key says so
 (`FormClaim.old_key`), so that it is never signed again under the current key.
+
+A confirmation token names one pending signature (by its id: the link carries no address) and
+its pledge, and when the signature was made, from which its lifetime counts; like a form token,
+its age is judged by the caller. It has its own salt, so neither other kind of token is ever
+accepted as one, nor it as either of them.
 """
 
 from __future__ import annotations
@@ -37,9 +43,9 @@ from widget_server.core.attribution import PartnerClaim
 from widget_server.core.models import Partner
 from widget_server.errors import Invalid, TokenError
 from widget_server.memo import BoundedMemo
-from widget_server.messages import FORM_BAD, TAMPERED
+from widget_server.messages import CONFIRM_LINK_EXPIRED, FORM_BAD, TAMPERED
 
-__all__ = ["MAX_TOKEN_CHARS", "FormClaim", "PartnerClaim", "Tokens", "canonical"]
+__all__ = ["MAX_TOKEN_CHARS", "ConfirmClaim", "FormClaim", "PartnerClaim", "Tokens", "canonical"]
 
 # Longer than any token we mint (a form token with every attribution parameter at its cap,
 # or a partner token with many long origins), so only made-up text is refused for its length.
@@ -90,6 +96,15 @@ class FormClaim:
         return self.rendered_at if self.issued_at is None else self.issued_at
 
 
+@dataclass(frozen=True)
+class ConfirmClaim:
+    """What a confirmation link says: which pending signature of which pledge, signed when."""
+
+    pending_id: int
+    pledge_id: int
+    signed_at: float  # seconds since the epoch; the link's lifetime counts from it
+
+
 class _KeptKeySigner(Signer):
     """A signer that derives each key once (the derivation depends only on key and salt)."""
 
@@ -126,6 +141,8 @@ class Tokens:
         # a retired key is marked as such. Together they try each key once, as one list would.
         self._form = _Serializer(keys[-1:], salt="form-token")
         self._form_retired = _Serializer(keys[:-1], salt="form-token") if len(keys) > 1 else None
+        # Every key verifies (a link mailed before a key rotation still works), the newest signs.
+        self._confirm = _Serializer(keys, salt="confirm-token")
         self._verified: BoundedMemo[str, PartnerClaim] = self._memo()
         self._verified_forms: BoundedMemo[str, FormClaim] = self._memo()
         self._minted: BoundedMemo[tuple[int, tuple[str, ...], int], str] = self._memo()
@@ -225,3 +242,18 @@ class Tokens:
         except (BadSignature, KeyError, TypeError, ValueError):
             raise Invalid(FORM_BAD) from None
         return self._verified_forms.put(token, claim)
+
+    def confirm_token(self, claim: ConfirmClaim) -> str:
+        """The token of a confirmation link (a few dozen characters, safe in a URL path)."""
+        return str(self._confirm.dumps({"s": claim.pending_id, "pl": claim.pledge_id, "t": int(claim.signed_at)}))
+
+    def read_confirm_token(self, token: str) -> ConfirmClaim:
+        """The link's claim; Invalid if it is forged or another kind of token. Its age is the
+        caller's to judge. Links are followed once or twice each, so nothing is remembered."""
+        if not canonical(token):
+            raise Invalid(CONFIRM_LINK_EXPIRED)
+        try:
+            data: Any = self._confirm.loads(token)
+            return ConfirmClaim(int(data["s"]), int(data["pl"]), float(data["t"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            raise Invalid(CONFIRM_LINK_EXPIRED) from None

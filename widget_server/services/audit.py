@@ -36,6 +36,8 @@ ACTIONS = (
     "partner revoked",
     "partner reinstated",
     "partner link shown",
+    "webhook set",
+    "webhook removed",
     "organisation approved",
     "organisation hidden",
     "export downloaded",
@@ -43,6 +45,8 @@ ACTIONS = (
     "person exported",
     "person erased",
     "burst invalidated",
+    "outbox retried",
+    "outbox discarded",
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from widget_server.core.models import ATTRIBUTION_PARAMS, Partner, Pledge
+from widget_server.services.reports import confirmation_rate
 from widget_server.storage.store import DIRECT, OccupationCount, Store
 
 TOP_OCCUPATIONS = 10
@@ -37,6 +38,8 @@ class PartnerRow:
     last_at: str | None
     revoked: bool = False
     partner: Partner | None = None
+    pending: int = 0  # signatures waiting for their signer's confirmation (not counted)
+    confirmation_rate: float | None = None  # confirmed / (confirmed + pending); None: not asked
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ class Dashboard:
     sort: str = "signatures"
     descending: bool = True
     extra: dict[str, object] = field(default_factory=dict)
+    # Email confirmation: asked for (or signatures from when it was still wait); how many wait, and
+    # the share confirmed (the "pending rate" that moderators watch to spot fraud).
+    confirming: bool = False
+    pending: int = 0
+    confirmation_rate: float | None = None
 
     @property
     def progress(self) -> float:
@@ -161,10 +169,13 @@ async def dashboard(
             last_24h_of[entry.partner_id] += entry.count
     minute_now = _at(now).replace(second=0, microsecond=0)
     minutes = await store.minute_counts(pledge.id, (minute_now - timedelta(minutes=59)).strftime("%Y-%m-%dT%H:%M"))
+    pending_of = await store.pending_counts(pledge.id)
+    confirming = pledge.confirm_email or any(pending_of.values())
     rate_from = (minute_now - timedelta(minutes=RATE_MINUTES - 1)).strftime("%Y-%m-%dT%H:%M")
 
     def row(key: str, name: str, partner_id: int | None, signatures: int, partner: Partner | None) -> PartnerRow:
         totals = kept.get(partner_id)
+        pending = pending_of.get(DIRECT if partner_id is None else partner_id, 0)
         return PartnerRow(
             key=key,
             name=name,
@@ -177,6 +188,8 @@ async def dashboard(
             last_at=totals.last_at if totals else None,
             revoked=partner.revoked if partner else False,
             partner=partner,
+            pending=pending,
+            confirmation_rate=confirmation_rate(signatures, pending) if confirming else None,
         )
 
     rows = [row(str(p.id), p.name, p.id, p.signature_count, p) for p in partners]
@@ -235,6 +248,9 @@ async def dashboard(
         pending_organisations=pending,
         sort=sort if sort in SORT_KEYS else "signatures",
         descending=descending,
+        confirming=confirming,
+        pending=sum(pending_of.values()),
+        confirmation_rate=confirmation_rate(total, sum(pending_of.values())) if confirming else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Editing a pledge as staff do: its texts, goal, optional questions, and open or closed."""
+"""Editing a pledge as staff do: its texts, goal, optional questions, email confirmation, and open or
+closed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from widget_server.core.richtext import sanitise
 from widget_server.core.signform import clean_text
 from widget_server.core.times import utc_now
 from widget_server.errors import Invalid
-from widget_server.services.pledges import checked_privacy_url, find_pledge
+from widget_server.services.pledges import check_confirm_email, checked_privacy_url, find_pledge
+from widget_server.settings import Settings
 from widget_server.storage.store import Store
 
 OPTIONAL_FIELDS = ("occupation", "organisation")
@@ -37,9 +39,13 @@ async def edit_pledge(
     contact: str | None | object = _UNCHANGED,
     optional_fields: Sequence[str] | None = None,
     closed: bool | None = None,
+    confirm_email: bool | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Pledge, list[str]]:
     """Change what is given (None or unchanged: keep); the statement is sanitised when saved.
 
+    Switching `confirm_email` on needs `settings` with a mail server (Invalid otherwise); switching
+    it off counts nothing that waits: those signatures still need their signers to confirm them.
     Returns the pledge as saved and the names of what changed ("closed"/"opened" included).
     """
     pledge = await find_pledge(store, slug)
@@ -56,6 +62,9 @@ async def edit_pledge(
     new_contact = pledge.contact if contact is _UNCHANGED else (clean_text(str(contact or "")) or None)
     fields = pledge.optional_fields if optional_fields is None else checked_fields(optional_fields)
     is_closed = pledge.closed if closed is None else closed
+    confirming = pledge.confirm_email if confirm_email is None else confirm_email
+    if confirming and not pledge.confirm_email:
+        check_confirm_email(confirming, settings)
     saved = await store.update_pledge(
         pledge.id,
         title=new_title,
@@ -65,6 +74,7 @@ async def edit_pledge(
         contact=new_contact,
         optional_fields=fields,
         closed_at=utc_now() if is_closed else None,
+        confirm_email=confirming,
     )
     changed = [
         name
@@ -75,6 +85,7 @@ async def edit_pledge(
             ("privacy notice", pledge.privacy_url, saved.privacy_url),
             ("contact", pledge.contact, saved.contact),
             ("optional questions", pledge.optional_fields, saved.optional_fields),
+            ("email confirmation", pledge.confirm_email, saved.confirm_email),
         )
         if before != after
     ]

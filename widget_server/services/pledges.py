@@ -11,6 +11,7 @@ from widget_server.core.richtext import sanitise
 from widget_server.core.signform import clean_text
 from widget_server.core.times import utc_now
 from widget_server.errors import Conflict, Invalid, NotFound
+from widget_server.settings import Settings
 from widget_server.storage.store import Store
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -43,6 +44,13 @@ def checked_privacy_url(url: str | None) -> str | None:
     return url
 
 
+def check_confirm_email(confirm_email: bool, settings: Settings | None) -> None:
+    """Invalid unless confirmation can be switched on: without a mail server, no signature of
+    the pledge could ever be confirmed, so none would count."""
+    if confirm_email and (settings is None or not settings.mail_configured):
+        raise Invalid(messages.CONFIRM_NEEDS_MAIL)
+
+
 async def find_pledge(store: Store, slug: str) -> Pledge:
     pledge = await store.pledge_by_slug(slug)
     if pledge is None:
@@ -59,8 +67,14 @@ async def add_pledge(
     goal: int | None = None,
     privacy_url: str | None = None,
     contact: str | None = None,
+    confirm_email: bool = False,
+    settings: Settings | None = None,
 ) -> Pledge:
-    """A new pledge: title and contact cleaned, the statement sanitised against the allowlist."""
+    """A new pledge: title and contact cleaned, the statement sanitised against the allowlist.
+
+    `confirm_email`: count a signature only once its signer confirms it from their mailbox; it
+    needs `settings` with a mail server (`check_confirm_email`).
+    """
     if not SLUG.match(slug):
         raise Invalid(messages.BAD_SLUG.format(slug=slug))
     title = clean_text(title)
@@ -72,6 +86,7 @@ async def add_pledge(
     if goal is not None and not 1 <= goal <= 10**9:
         raise Invalid(messages.BAD_GOAL)
     privacy_url = checked_privacy_url(privacy_url)
+    check_confirm_email(confirm_email, settings)
     try:
         return await store.insert_pledge(
             slug=slug,
@@ -81,6 +96,7 @@ async def add_pledge(
             privacy_url=privacy_url,
             contact=clean_text(contact or "") or None,
             now=utc_now(),
+            confirm_email=confirm_email,
         )
     except Conflict:
         raise Conflict(messages.PLEDGE_EXISTS.format(slug=slug)) from None

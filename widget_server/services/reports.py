@@ -10,14 +10,37 @@ from widget_server.core.csvsafe import CSVLines
 from widget_server.core.models import EXPORT_COLUMNS
 from widget_server.errors import Invalid, NotFound
 from widget_server.services.pledges import find_pledge
-from widget_server.storage.store import Store
+from widget_server.storage.store import DIRECT, Store
+
+
+def confirmation_rate(confirmed: int, pending: int) -> float | None:
+    """Confirmed signatures out of all made (confirmed and still waiting); None before any.
+
+    A low rate from one partner, or overall, is what e-petitions' moderators watch for: addresses
+    typed by a script are never confirmed.
+    """
+    made = confirmed + pending
+    return round(confirmed / made, 4) if made else None
 
 
 async def stats(store: Store, slug: str) -> dict[str, object]:
-    """Totals, the per-partner split and signatures per day, all from the kept counts."""
+    """Totals, the per-partner split and signatures per day, all from the kept counts.
+
+    The counts are of signatures that count (confirmed ones, when the pledge asks for
+    confirmation); `pending` is those still waiting for their signer, and `confirmation_rate`
+    the share confirmed, in total and per partner (None when nothing was ever asked).
+    """
     pledge = await find_pledge(store, slug)
     total, _ = await store.counts(pledge.id)
     partners = await store.partners_of(pledge.id)
+    pending_of = await store.pending_counts(pledge.id)
+    pending = sum(pending_of.values())
+    # A rate means something only where confirmation was asked for (now, or of signatures still waiting).
+    asked = pledge.confirm_email or pending > 0
+
+    def rate(confirmed: int, waiting: int) -> float | None:
+        return confirmation_rate(confirmed, waiting) if asked else None
+
     names = {p.id: p.name for p in partners}
     totals: dict[str, int] = {}
     direct: dict[str, int] = {}
@@ -34,13 +57,26 @@ async def stats(store: Store, slug: str) -> dict[str, object]:
             last_day[entry.partner_id] = entry.day
     days = [{"day": day, "total": totals[day], "direct": direct[day], "partners": by_partner[day]} for day in totals]
     partner_sum = sum(p.signature_count for p in partners)
+    direct_pending = pending_of.get(DIRECT, 0)
     return {
         "pledge": pledge.slug,
         "total": total,
         "direct": total - partner_sum,
         "goal": pledge.goal,
+        "confirm_email": pledge.confirm_email,
+        "pending": pending,
+        "confirmation_rate": rate(total, pending),
+        "direct_pending": direct_pending,
+        "direct_confirmation_rate": rate(total - partner_sum, direct_pending),
         "partners": [
-            {"name": p.name, "count": p.signature_count, "revoked": p.revoked, "last_signed_on": last_day.get(p.id)}
+            {
+                "name": p.name,
+                "count": p.signature_count,
+                "revoked": p.revoked,
+                "last_signed_on": last_day.get(p.id),
+                "pending": pending_of.get(p.id, 0),
+                "confirmation_rate": rate(p.signature_count, pending_of.get(p.id, 0)),
+            }
             for p in partners
         ],
         "days": days,

@@ -1,7 +1,8 @@
 """The signing use case: what a supporter posted becomes a signature, a second ask, or a refusal.
 
 `Signing.sign` takes the pledge and the posted fields and answers with an outcome: `Signed`
-(stored, or a bot answered exactly as a person), `AskAgain` (a sentence and the form, input kept,
+(stored, or a bot answered exactly as a person; `pending` when the pledge asks signers to confirm
+from their mailbox, whatever the address had done before), `AskAgain` (a sentence and the form, input kept,
 with a fresh form token) or `Refused` (a domain error to show inside the partner's frames).
 A post whose form token cannot be read is refused by raising the domain error: nothing says
 where it may be shown. It knows nothing of HTTP; the web edge parses the post and renders the
@@ -38,11 +39,12 @@ from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.settings import Settings
 
 TICKS_PER_SECOND = 10
-# How far the typical write time is followed (an exponential average), how much longer than it
-# every signature's answer is held (enough that nearly every new signature's own write ends
-# before, so first and repeat signatures are answered at the same moment), and the most any
-# answer is held beyond its own write: under load, queueing spreads answers over milliseconds
-# and swamps the difference, and holding longer would only cost throughput (BENCHMARKS.md).
+# How far the typical time of a signature written alone is followed (an exponential average),
+# how much longer than it such an answer is held (enough that nearly every new signature's own
+# write ends before, so first and repeat signatures are answered at the same moment), and the
+# most any answer is held beyond a typical write. Only a signature whose batch held it alone is
+# held: a shared batch answers all its members at one commit, and holding them would only shrink
+# the next batches and cost throughput (BENCHMARKS.md).
 WRITE_TIME_WEIGHT = 0.05
 ANSWER_HELD_FACTOR = 2.0
 MAX_HOLD_SECONDS = 0.002
@@ -63,11 +65,16 @@ def tick_after(now: float) -> int:
 
 @dataclass(frozen=True)
 class Signed:
-    """Counted (or already counted: the same answer), or a bot answered exactly as a person."""
+    """Counted (or already counted: the same answer), or a bot answered exactly as a person.
+
+    `pending`: the pledge asks for confirmation, so the signer is told to check their email, the
+    same whether the address was new, waiting already, or counted long ago (no enumeration).
+    """
 
     embedding: Embedding
     total: int  # the pledge's count to show
     name: str  # as the signer gave it, to thank them by; "" for none
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class Written(Protocol):
 
     @property
     def total(self) -> int: ...
+
+    @property
+    def alone(self) -> bool: ...
 
 
 class Writer(Protocol):
@@ -201,10 +211,10 @@ class Signing:
         if form.is_bot:
             # Answer a bot exactly as a person, so it learns nothing; store nothing. A person's
             # thank-you counts their own signature, so the bot's shows the count one higher,
-            # and comes when a person's would.
-            total = await self._total(pledge) + 1
+            # and comes when a person's would; where a person is asked to confirm, so is the bot.
+            total = await self._total(pledge) + (0 if pledge.confirm_email else 1)
             await self._same_moment(self._timer(), created=False)
-            return Signed(embedding, total, form.name)
+            return Signed(embedding, total, form.name, pending=pledge.confirm_email)
         # The lifetime counts from the first render, however often the form was asked again.
         if now - claim.born_at > self._max_age:
             return await self._again(embedding, form, claim, now, FORM_EXPIRED, new_life=True)
@@ -239,13 +249,16 @@ class Signing:
                 attribution=claim.attribution,
                 created_at=self._utc_now(now),
                 client_mark=client_mark,
+                # Waits, uncounted, for its signer to confirm it from their mailbox.
+                pending=pledge.confirm_email,
             )
         )
         if result.created:
             self._partner_limiter.hit(budget)
-        await self._same_moment(started, result.created)
+        if result.alone:
+            await self._same_moment(started, result.created)
         # New or already signed: the same answer, so the form never reveals who has signed.
-        return Signed(embedding, result.total, form.name)
+        return Signed(embedding, result.total, form.name, pending=pledge.confirm_email)
 
     async def _again(
         self,
@@ -284,10 +297,12 @@ class Signing:
     async def _same_moment(self, started: float, created: bool) -> None:
         """Hold the answer until the moment a new signature's would come, new or not.
 
-        A repeat signature writes nothing, so it would be answered sooner and a single post's
-        time would tell whether an address had signed (SECURITY.md, "Ballot stuffing and bots").
-        Both are held to the same moment after the write began, from the typical time of real
-        writes: twice it, but never more than MAX_HOLD_SECONDS past it.
+        A repeat signature writes nothing, so alone in its batch it would be answered sooner and
+        a single post's time would tell whether an address had signed (SECURITY.md, "Ballot
+        stuffing and bots"). Both are held to the same moment after the write began, from the
+        typical time of new signatures written alone: twice it, but never more than
+        MAX_HOLD_SECONDS past it. Called only for a signature its batch held alone (or a bot's,
+        answered as one): in a shared batch the commit's time is everyone's.
         """
         elapsed = self._timer() - started
         if created:

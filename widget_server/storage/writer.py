@@ -30,6 +30,9 @@ class WriteResult:
     # the same way); True for a new signature, counted or pending.
     created: bool
     total: int  # the pledge's count after the commit
+    # The batch held this signature alone: its commit's time is this signature's own. In a batch
+    # with others, every member is answered at the one commit, so its time tells nothing of it.
+    alone: bool = True
 
 
 _Pending = tuple[NewSignature, "asyncio.Future[WriteResult]"]
@@ -103,12 +106,13 @@ class SignatureWriter:
                 future.set_exception(Unavailable(messages.NOT_RECORDED))
             return
         created = result.inserted | result.pending
+        alone = len(batch) == 1
         for signature, future in batch:
             key = (signature.pledge_id, signature.email)
             is_new = key in created
             created.discard(key)  # the same email twice in one batch: only the first is new
             if not future.done():  # the client may have gone; the row is stored regardless
-                future.set_result(WriteResult(is_new, result.totals[signature.pledge_id]))
+                future.set_result(WriteResult(is_new, result.totals[signature.pledge_id], alone))
         if self._on_commit:
             try:
                 self._on_commit(result)

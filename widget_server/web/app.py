@@ -19,13 +19,17 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
 from widget_server.core.origins import normalise_origin
+from widget_server.delivery.worker import OutboxWorker
 from widget_server.errors import ConfigError, Invalid, WidgetError
 from widget_server.files import TEMPLATES_DIR
 from widget_server.security.ratelimit import ClientKeys, RateLimiter, divided, parse_rate
 from widget_server.security.tokens import Tokens
+from widget_server.services.confirmation import Confirmation
+from widget_server.services.webhooks import Webhooks
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
 from widget_server.storage.engines import open_store
+from widget_server.storage.store import BatchResult
 from widget_server.storage.writer import SignatureWriter
 from widget_server.web import staff
 from widget_server.web.edge.middleware import EdgeMiddleware
@@ -34,7 +38,7 @@ from widget_server.web.errors import http_error, widget_error
 from widget_server.web.fast.compressed import CompressiblePageCache
 from widget_server.web.health import healthz
 from widget_server.web.runtime import Services
-from widget_server.web.widget import assets, counter, form, meta, pages, sign
+from widget_server.web.widget import assets, confirm, counter, form, meta, pages, sign
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ routes = [
     _get("/pledge/{slug}/privacy", pages.privacy_page),
     _get("/pledge/{slug}/organisations", pages.organisations_page),
     _get("/api/pledges/{slug}/organisations", pages.organisations_json),
+    _get("/confirm/{token}", confirm.confirm_page),  # shows one button; only its POST confirms
+    Route("/confirm/{token}", View(confirm.confirm), methods=["POST"], name="confirm"),
     _get("/healthz", healthz),
     _get("/favicon.ico", assets.favicon),
     *staff.routes,  # the staff area at /admin, and the partners' report links
@@ -135,25 +141,53 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_store(settings.database, pool_size=settings.db_pool_size) as store:
             catalog = Catalog(store, settings.cache_seconds, clock)
-            writer = SignatureWriter(store, batch_size=settings.batch_size, on_commit=catalog.counts_committed)
+            tokens = Tokens(keys)
+            outbox: OutboxWorker | None = None
+
+            def committed(result: BatchResult) -> None:
+                """A commit moved counts (the catalog shows them at once) and may have queued emails or
+                webhooks: the worker sends those now rather than at its next poll."""
+                catalog.counts_committed(result)
+                if result.queued and outbox is not None:
+                    outbox.wake()
+
+            confirmation = Confirmation(store, settings, tokens, on_commit=committed, clock=clock)
+            webhooks = Webhooks(store, settings, clock=clock)
+            outbox = OutboxWorker(
+                store,
+                settings,
+                {"confirm": confirmation.deliver, "remind": confirmation.deliver, "webhook": webhooks.deliver},
+                housekeeping=confirmation.housekeep,
+                clock=clock,
+            )
+            writer = SignatureWriter(
+                store, batch_size=settings.batch_size, confirm_sends=settings.confirm_sends, on_commit=committed
+            )
             writer.start()
+            outbox.start()
             app.state.services = Services(
                 settings=settings,
                 catalog=catalog,
                 writer=writer,
-                tokens=Tokens(keys),
+                tokens=tokens,
                 client_keys=ClientKeys(clock, keys[-1]),
                 client_limiter=RateLimiter(client_rate, clock),
                 partner_limiter=RateLimiter(partner_rate, clock),
                 clock=clock,
+                confirmation=confirmation,
             )
             app.state.store = store  # the staff area's use cases take the Store itself
+            app.state.outbox = outbox  # the staff outbox page wakes it after a retry
             log.info("serving %s", store.location)
             try:
                 yield
             finally:
-                # Graceful stop: uvicorn has drained in-flight requests; commit what they queued.
+                # Graceful stop: sends in flight finish or are left to their leases (sent after a restart),
+                # then uvicorn has drained in-flight requests; commit what they queued (their emails and
+                # webhooks wait in the outbox for the next start).
+                await outbox.close()
                 await writer.close()
+                await confirmation.close()
         log.info("stopped; every acknowledged signature is committed")
 
     app = Starlette(

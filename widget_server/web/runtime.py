@@ -1,5 +1,5 @@
-"""What the views share: settings, the cached catalog, the writer, tokens, limits, the clock, and
-the signing use case built from them."""
+"""What the views share: settings, the cached catalog, the writer, tokens, limits, the clock, the
+signing use case built from them, and the confirmation links' use case."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from widget_server.security.ratelimit import ClientKeys, RateLimiter
 from widget_server.security.tokens import Tokens
+from widget_server.services.confirmation import Confirmation
 from widget_server.services.signing import Signing
 from widget_server.settings import Settings
 from widget_server.storage.catalog import Catalog
@@ -26,6 +27,9 @@ class Services:
     partner_limiter: RateLimiter
     # Wall-clock seconds; tests pass a fake one instead of sleeping.
     clock: Callable[[], float] = field(default=time.time)
+    # The app's one Confirmation (its emails, their links), built by the lifespan with the store;
+    # the confirmation pages make one without a mailer if the app has none.
+    confirmation: Confirmation | None = None
     signing: Signing = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from widget_server import messages
 from widget_server.core.models import Partner, Pledge
 from widget_server.errors import Conflict, Invalid, NotFound
-from widget_server.services import partners
+from widget_server.services import partners, webhooks
 from widget_server.services.partner_links import link_for
 from widget_server.web.staff.common import Staff, confirm_page, confirmed, redirect, staff_view
 
@@ -164,3 +165,52 @@ async def reinstate(staff: Staff) -> Response:
     back = await staff.store.reinstate_partner(partner.id)
     await staff.audit("partner reinstated", pledge=pledge.slug, subject=partner.name)
     return await _detail(staff, pledge, back, done=f"{partner.name} is reinstated.")
+
+
+@staff_view("campaign")
+async def webhook(staff: Staff) -> Response:
+    """POST …/webhook: send the partner's consenting signatures to a URL, with a new secret shown on the
+    page this once; or, with off=yes, stop. Replacing a webhook or switching it off is confirmed first."""
+    pledge = await staff.pledge()
+    partner = await _partner(staff, pledge)
+    back = f"/admin/pledges/{pledge.slug}/partners/{partner.id}"
+    if staff.form.get("off") == "yes":
+        if not confirmed(staff):
+            return confirm_page(
+                staff,
+                f"Switch off {partner.name}'s webhook?",
+                f"Signatures stop being sent to {partner.webhook_url or 'it'}, and messages still waiting for it are"
+                f" not sent. {partner.name} can still download its opted-in supporters from you as a file.",
+                "Switch the webhook off",
+                back,
+            )
+        _, saved, had = await webhooks.remove_webhook(staff.store, pledge.slug, partner.name)
+        if had:
+            await staff.audit("webhook removed", pledge=pledge.slug, subject=partner.name)
+        said = messages.WEBHOOK_OFF if had else messages.WEBHOOK_WAS_OFF
+        return await _detail(staff, pledge, saved, done=said.format(name=partner.name))
+    settings = staff.services.settings
+    try:
+        url = webhooks.checked_url(staff.form.get("url", ""), settings)
+    except Invalid as exc:
+        return await _detail(staff, pledge, partner, error=exc.message, webhook_url=staff.form.get("url", ""))
+    if partner.webhook_url and not confirmed(staff):
+        return confirm_page(
+            staff,
+            f"Replace {partner.name}'s webhook?",
+            f"Signatures will go to {url}, signed with a new secret shown on the next page: until {partner.name}"
+            " has it, its system cannot verify them. The old secret stops working now.",
+            "Replace the webhook and make a new secret",
+            back,
+        )
+    done = await webhooks.set_webhook(staff.store, settings, pledge.slug, partner.name, url)
+    # The secret goes on this page only: never into the audit log, a redirect's URL or a later page.
+    await staff.audit("webhook set", pledge=pledge.slug, subject=partner.name, detail=webhooks.audit_detail(url))
+    return await _detail(
+        staff,
+        pledge,
+        done.partner,
+        done=messages.WEBHOOK_SET.format(name=partner.name, url=url),
+        secret=done.secret,
+        secret_note=messages.WEBHOOK_SECRET_ONCE.format(name=partner.name),
+    )

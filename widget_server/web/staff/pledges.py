@@ -1,5 +1,5 @@
-"""Creating and editing a pledge: texts, goal, optional questions, privacy and contact, open or
-closed."""
+"""Creating and editing a pledge: texts, goal, optional questions, privacy and contact, email
+confirmation, open or closed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def _form_values(staff: Staff) -> dict[str, object]:
         "contact": form.get("contact", "").strip() or None,
         "optional_fields": [f for f in OPTIONAL_FIELDS if form.get(f"field_{f}")],
         "closed": form.get("status") == "closed",
+        "confirm_email": form.get("confirm_email") == "yes",
     }
 
 
@@ -44,6 +45,8 @@ async def create_pledge(staff: Staff) -> Response:
             goal=values["goal"],  # type: ignore[arg-type]
             privacy_url=values["privacy_url"],  # type: ignore[arg-type]
             contact=values["contact"],  # type: ignore[arg-type]
+            confirm_email=bool(values["confirm_email"]),
+            settings=staff.services.settings,
         )
         await edit_pledge(
             staff.store,
@@ -74,7 +77,12 @@ async def save_pledge(staff: Staff) -> Response:
     pledge = await staff.pledge()
     try:
         values = _form_values(staff)
-        saved, changed = await edit_pledge(staff.store, pledge.slug, **values)  # type: ignore[arg-type]
+        saved, changed = await edit_pledge(
+            staff.store,
+            pledge.slug,
+            settings=staff.services.settings,
+            **values,  # type: ignore[arg-type]
+        )
     except Invalid as exc:
         return staff.render(
             "pledge_form.html",

@@ -100,6 +100,8 @@ def urlencoded_fields(body: bytes) -> dict[str, str]:
 
 def _thank(request: Request, services: Services, outcome: Signed) -> Response:
     embedding, total, name = outcome.embedding, outcome.total, outcome.name
+    if outcome.pending:
+        return _check_email(request, services, outcome)
     if wants_json(request):
         # What JSONResponse would send, without building its headers on every signature.
         return json_bytes(b'{"status":"signed","total":%d}' % total, NO_STORE)
@@ -112,6 +114,26 @@ def _thank(request: Request, services: Services, outcome: Signed) -> Response:
 
     page = cached_page(request, "thanks.html", page_key("thanks.html", embedding, total, bool(name)), thanks)
     return frame_html(page.fill({"name": escape(name), **count_fields(total, embedding.pledge.goal)}), embedding)
+
+
+# The same bytes for every pending answer: no count (the signature does not count yet, and a
+# figure that moved would tell nothing anyway), so a new, a waiting and a counted address match.
+PENDING_JSON = b'{"status":"pending"}'
+
+
+def _check_email(request: Request, services: Services, outcome: Signed) -> Response:
+    """ "Check your email": the same answer whether the address is new, waiting or counted."""
+    embedding, name = outcome.embedding, outcome.name
+    if wants_json(request):
+        return json_bytes(PENDING_JSON, NO_STORE)
+
+    def pending() -> dict[str, object]:
+        return context(services, embedding, 0, name=slot("name") if name else "", pending=True)
+
+    # Kept under the count 0 whatever the real count: the page shows none (`page_key`'s count part).
+    key = page_key("thanks.html", embedding, 0, bool(name), "pending")
+    page = cached_page(request, "thanks.html", key, pending)
+    return frame_html(page.fill({"name": escape(name), **count_fields(0, None)}), embedding)
 
 
 def _ask_again(request: Request, services: Services, outcome: AskAgain) -> Response:
