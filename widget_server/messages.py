@@ -176,11 +176,11 @@ DELIVERY_STATUS = "the webhook answered HTTP {status}"
 DELIVERY_REDIRECT = "the webhook answered HTTP {status}, a redirect, which is never followed"
 DELIVERY_BAD_ANSWER = "the webhook's answer was not valid HTTP"
 DELIVERY_NO_HANDLER = "nothing in this server sends {kind!r} messages"
-DELIVERY_COOLING = "not attempted: the receiver was slow to answer and is being tried again first"
 DELIVERY_SEND_TIMEOUT = "not sent within {seconds:g} seconds"
 DELIVERY_UNEXPECTED = "an unexpected error ({error})"
 DROPPED_SIGNATURE_GONE = "the signature was erased or invalidated"
 DROPPED_NO_WEBHOOK = "the partner's webhook is switched off"
+DROPPED_PARTNER_REVOKED = "the partner was revoked: nothing more is sent to it"
 DROPPED_NO_CONSENT = "the signer did not agree to hear from this partner"
 
 

@@ -162,3 +162,35 @@ def test_smtps_speaks_tls_from_the_first_byte(
         assert inbox.greetings == 1
     finally:
         server.stop()
+
+
+class SlowInbox(Inbox):
+    """Takes its time over each message, as a busy mail server does."""
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        await asyncio.sleep(0.8)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_send_given_up_on_finishes_alone_before_the_next_uses_the_connection() -> None:
+    """The outbox worker cancels a send that takes too long; the exchange still ends on its own
+    thread, and the next send waits for it rather than sharing (or dropping) its connection: each
+    message arrives once."""
+    inbox = SlowInbox()
+    server = SmtpServer(inbox)
+    server.start()
+    try:
+        mailer = Mailer(server.url())
+
+        async def go() -> None:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(mailer.send(message(subject="first")), 0.2)
+            await mailer.send(message(subject="second"))
+            await mailer.close()
+
+        asyncio.run(go())
+        got = inbox.wait_for(2)
+        assert [m.message["Subject"] for m in got] == ["first", "second"]
+        assert inbox.settle(1.0) == 2
+    finally:
+        server.stop()

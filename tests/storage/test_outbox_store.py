@@ -57,7 +57,7 @@ def test_sent_removes_and_failed_backs_off_then_dies(with_store: Run) -> None:
         pledge = await a_pledge(store)
         await queue_webhooks(store, pledge, 2)
         claimed = await store.claim_outbox(T0, T3, 10)
-        await store.outbox_sent(claimed[0].id)
+        await store.outbox_sent([claimed[0].id])
         await store.outbox_failed(claimed[1].id, "The receiver answered 503.", T2)
         before_retry = await store.claim_outbox(T1, T3, 10)  # failed releases the lease, but not due yet
         retried = await store.claim_outbox(T2, T3, 10)
@@ -143,3 +143,17 @@ def test_migrating_twice_keeps_the_queued_messages(store_url: str) -> None:
 
     first, second, kept = asyncio.run(go())
     assert first == second >= 4 and kept == 2
+
+
+def test_sent_removes_a_whole_batch_in_one_call(with_store: Run) -> None:
+    async def go(store: Store) -> tuple[int, list[int]]:
+        pledge = await a_pledge(store)
+        await queue_webhooks(store, pledge, 250)
+        claimed = await store.claim_outbox(T0, T3, 1000)
+        await store.outbox_sent([])  # nothing finished: nothing to do, no error
+        await store.outbox_sent([m.id for m in claimed[:240]])
+        return len(claimed), [m.id for m in await store.outbox_messages(limit=1000)]
+
+    claimed, left = with_store(go)
+    assert claimed == 250
+    assert len(left) == 10

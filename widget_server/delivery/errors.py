@@ -7,11 +7,13 @@ supporter, an address or anything else personal: "the receiver answered 500", no
 
 class DeliveryFailed(Exception):
     """The send did not happen this time (receiver down, refused, timed out): try again later, with backoff,
-    until the attempts run out and the message is dead."""
+    until the attempts run out and the message is dead. `permanent`: trying again cannot help (a mail
+    server refused the recipient for good), so the message is dead at once, for staff to see."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.permanent = permanent
 
 
 class Dropped(Exception):

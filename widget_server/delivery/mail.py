@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 #: How long a connection stays open after a message, waiting for the next one.
 KEEP_OPEN_SECONDS = 15.0
-#: How long one exchange with the server (connect, a command, the message) may take.
-TIMEOUT_SECONDS = 20.0
+#: How long one step of an exchange with the server (connect, a command, the message) may take:
+#: well inside the outbox worker's limit for a whole send (delivery/worker.py, SEND_TIMEOUT).
+TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,38 @@ class Mailer:
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._abandoned: asyncio.Future[None] | None = None
 
     async def send(self, message: EmailMessage) -> None:
-        """Send `message` to its To address; DeliveryFailed (no address in it) if it did not go."""
-        async with self._lock:
-            if self._idle is not None:
-                self._idle.cancel()
-            try:
-                await asyncio.to_thread(self._send, message)
-            except BaseException:
-                await asyncio.to_thread(self._drop)  # its state is unknown after a failure
-                raise
-            self._idle = asyncio.get_running_loop().call_later(self._keep_open, self._close_when_idle)
+        """Send `message` to its To address; DeliveryFailed (no address in it) if it did not go.
+
+        Cancelled (the outbox worker gave up waiting), the exchange still runs to its end on its
+        thread: the connection and the lock stay its own until then, so no other send uses (or
+        drops) the connection under it."""
+        await self._lock.acquire()
+        if self._idle is not None:
+            self._idle.cancel()
+        exchange = asyncio.ensure_future(asyncio.to_thread(self._send, message))
+        try:
+            await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            self._abandoned = asyncio.ensure_future(self._release_after(exchange))
+            raise
+        except BaseException:
+            await self._release_after(exchange)
+            raise
+        self._idle = asyncio.get_running_loop().call_later(self._keep_open, self._close_when_idle)
+        self._lock.release()
+
+    async def _release_after(self, exchange: asyncio.Future[None]) -> None:
+        """Once a failed or abandoned exchange has ended: drop its connection (its state is
+        unknown) and let the next send in."""
+        try:
+            with contextlib.suppress(BaseException):
+                await exchange
+            await asyncio.to_thread(self._drop)
+        finally:
+            self._lock.release()
 
     async def close(self) -> None:
         """Close the kept connection (politely: QUIT), if there is one."""
@@ -117,7 +138,9 @@ class Mailer:
                 self._deliver(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
-            raise DeliveryFailed(messages.MAIL_REFUSED_RECIPIENT.format(codes=", ".join(map(str, codes)))) from None
+            reason = messages.MAIL_REFUSED_RECIPIENT.format(codes=", ".join(map(str, codes)))
+            # 5xx: the server will not take mail for this address (no such mailbox): for good.
+            raise DeliveryFailed(reason, permanent=all(500 <= code < 600 for code in codes)) from None
         except smtplib.SMTPSenderRefused as exc:
             raise DeliveryFailed(messages.MAIL_REFUSED_SENDER.format(code=exc.smtp_code)) from None
         except smtplib.SMTPDataError as exc:

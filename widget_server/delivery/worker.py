@@ -9,10 +9,13 @@ the lease runs out: a message is sent at least once, and carries its id so a rec
 
 Sends run concurrently up to a small bound, and each is cut off after SEND_TIMEOUT, so no receiver holds
 the worker for long; a webhook receiver that was slow to fail is "cooling": while one probe to it is in
-flight, its other messages fail at once without a connection, so it cannot fill every slot and hold up
-confirmation emails behind it. The worker polls every second or so (another process may have committed
-messages) and wakes at once on `wake()` (this process's writer has). It runs housekeeping (reminders,
-purges) at start and every minute. Nothing personal reaches a log line: kinds, ids and reasons only.
+flight, its other messages are not tried (nor counted as attempts: their leases run out and they come
+back), so it cannot fill every slot and hold up confirmation emails behind it. The worker polls every
+second or so (another process may have committed messages) and wakes at once on `wake()` (this
+process's writer has). It claims when half its slots are free and records sent messages a batch at a
+time, so that in a surge its bookkeeping is a few transactions, not several per message. It runs
+housekeeping (reminders, purges) at start and every minute. Nothing personal reaches a log line:
+kinds, ids and reasons only.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ SEND_TIMEOUT = 15.0
 LEASE_MARGIN_SECONDS = 5.0
 #: Sends in flight at once in one process.
 CONCURRENCY = 16
+#: Claims wait until at least this share of the slots is free (or none is busy), so that in a surge
+#: one claim leases many messages, instead of one claim (one write transaction) per message sent.
+CLAIM_WHEN_FREE = 0.5
 #: A failure that took at least this long marks its webhook receiver as slow (see the module's doc).
 SLOW_SECONDS = 5.0
 #: How often the outbox is polled when nothing woke the worker: messages committed by other processes,
@@ -108,6 +114,13 @@ class OutboxWorker:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        # Messages sent (or dropped) whose removal is not yet recorded: removed together, one
+        # transaction for all that finished while the previous removal was being written.
+        self._finished: list[int] = []
+        self._recording: asyncio.Task[None] | None = None
+        # The last claim found fewer messages due than it could take: a send finishing is then no
+        # reason to look again (a commit's wake(), a retry falling due or the poll is).
+        self._drained = False
         self._closing = False
         self._next_housekeeping = 0.0
         # Webhook receivers (partner ids) that were slow to fail, and those with a probe in flight.
@@ -120,6 +133,7 @@ class OutboxWorker:
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (a commit has just queued messages)."""
+        self._drained = False
         self._wakeup.set()
 
     async def close(self) -> None:
@@ -139,6 +153,8 @@ class OutboxWorker:
             if unfinished:
                 await asyncio.wait(unfinished)
                 log.info("abandoned %d sends in flight; they are sent again when their leases run out", len(unfinished))
+        while self._recording is not None:
+            await self._recording
 
     # The loop ---------------------------------------------------------------------------------
 
@@ -147,7 +163,11 @@ class OutboxWorker:
             self._wakeup.clear()
             await self._housekeep_if_due()
             free = self._concurrency - len(self._sends)
-            claimed = await self._claim(free) if free > 0 else []
+            if self._sends and free < self._concurrency * CLAIM_WHEN_FREE:
+                await self._wakeup.wait()  # a send finishing, or a commit, looks again
+                continue
+            claimed = await self._claim(free)
+            self._drained = len(claimed) < free
             for message in claimed:
                 task = asyncio.create_task(self._send(message), name=f"outbox-send-{message.id}")
                 self._sends.add(task)
@@ -161,7 +181,8 @@ class OutboxWorker:
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sends.discard(task)
-        self._wakeup.set()  # a slot is free
+        if not self._drained:
+            self._wakeup.set()  # a slot is free for messages still due
 
     async def _housekeep_if_due(self) -> None:
         now = self._clock()
@@ -190,7 +211,8 @@ class OutboxWorker:
             return
         receiver = message.partner_id if message.kind == "webhook" else None
         if receiver is not None and receiver in self._cooling and receiver in self._probing:
-            await self._failed(message, messages.DELIVERY_COOLING, 0.0)
+            # Not an attempt: nothing was tried. Its lease simply runs out and it comes back then,
+            # so a receiver that is slow for a while does not use up its messages' attempts.
             return
         probe = receiver is not None and receiver in self._cooling
         if receiver is not None and probe:
@@ -203,7 +225,7 @@ class OutboxWorker:
             log.info("outbox message %d (%s) dropped: %s", message.id, message.kind, exc.reason)
             await self._done(message)
         except DeliveryFailed as exc:
-            await self._failed(message, exc.reason, time.monotonic() - started, receiver)
+            await self._failed(message, exc.reason, time.monotonic() - started, receiver, permanent=exc.permanent)
         except TimeoutError:
             reason = messages.DELIVERY_SEND_TIMEOUT.format(seconds=self._send_timeout)
             await self._failed(message, reason, time.monotonic() - started, receiver)
@@ -219,20 +241,31 @@ class OutboxWorker:
                 self._probing.discard(receiver)
 
     async def _done(self, message: OutboxMessage) -> None:
-        try:
-            await self._store.outbox_sent(message.id)
-        except Exception as exc:  # the lease runs out and it is sent again: the receiver drops the duplicate
-            log.warning(
-                "outbox message %d (%s) was sent but not marked so (%s)", message.id, message.kind, type(exc).__name__
-            )
+        self._finished.append(message.id)
+        if self._recording is None:
+            self._recording = asyncio.create_task(self._record_finished(), name="outbox-sent")
 
-    async def _failed(self, message: OutboxMessage, reason: str, took: float, receiver: int | None = None) -> None:
+    async def _record_finished(self) -> None:
+        """Remove every finished message from the outbox, a batch at a time, until none is left."""
+        try:
+            while self._finished:
+                ids, self._finished = self._finished, []
+                try:
+                    await self._store.outbox_sent(ids)
+                except Exception as exc:  # their leases run out and they are sent again: receivers drop duplicates
+                    log.warning("%d outbox messages were sent but not marked so (%s)", len(ids), type(exc).__name__)
+        finally:
+            self._recording = None
+
+    async def _failed(
+        self, message: OutboxMessage, reason: str, took: float, receiver: int | None = None, *, permanent: bool = False
+    ) -> None:
         if receiver is not None and took >= self._slow_seconds:
             self._cooling.add(receiver)
         elif receiver is not None:
             self._cooling.discard(receiver)  # it answered (or refused) quickly: not slow any more
         now = self._clock()
-        due = retry_at(self._settings, message, now, self._draw)
+        due = None if permanent else retry_at(self._settings, message, now, self._draw)
         attempt = message.attempts + 1
         try:
             await self._store.outbox_failed(message.id, reason, None if due is None else iso_utc(due))

@@ -143,6 +143,8 @@ class Webhooks:
         pledge = await self._store.pledge_by_id(signature.pledge_id)
         if webhook is None or partner is None or pledge is None:
             raise Dropped(messages.DROPPED_NO_WEBHOOK)
+        if partner.revoked:  # switched off by the campaign: no more of its signers' data goes to it
+            raise Dropped(messages.DROPPED_PARTNER_REVOKED)
         url, secret = webhook
         now = self._clock()
         body = json.dumps(

@@ -651,11 +651,18 @@ class Store(abc.ABC):
         """Up to `limit` messages due at `now` (not dead, not leased by another process), oldest
         first, each leased until `lease_until` in one transaction: however many processes claim
         at once, a message goes to one of them (PostgreSQL: FOR UPDATE SKIP LOCKED). A lease that
-        runs out (its process died mid-send) makes the message due again."""
+        runs out (its process died mid-send) makes the message due again.
+
+        The outbox's own bookkeeping (claims, sent, failed) need not wait for its own flush to disk:
+        a claim or a mark lost in a crash only means a message is sent again (at least once, with
+        its stable id), never lost. Engines may commit it without waiting (SQLite: after the
+        signature writer's next fsync; PostgreSQL: synchronous_commit off), so delivering never
+        costs signing a flush of its own."""
 
     @abc.abstractmethod
-    async def outbox_sent(self, message_id: int) -> None:
-        """The message was delivered: remove it."""
+    async def outbox_sent(self, message_ids: Sequence[int]) -> None:
+        """These messages were delivered (or had nothing left to send): remove them, in one
+        transaction, however many."""
 
     @abc.abstractmethod
     async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:

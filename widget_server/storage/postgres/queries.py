@@ -1249,8 +1249,14 @@ async def claim_outbox(conn: Connection, now: str, lease_until: str, limit: int)
     return sorted((_message(row) for row in rows), key=lambda message: message.id)
 
 
-async def outbox_sent(conn: Connection, message_id: int) -> None:
-    await conn.execute("DELETE FROM outbox WHERE id = $1", message_id)
+async def outbox_sent(conn: Connection, message_ids: Sequence[int]) -> None:
+    await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(message_ids))
+
+
+async def unflushed(conn: Connection) -> None:
+    """Inside a transaction: its commit need not wait for the WAL flush (Store.claim_outbox says
+    why the outbox's bookkeeping may be lost in a crash)."""
+    await conn.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 async def outbox_failed(conn: Connection, message_id: int, error: str, retry_at: str | None) -> None:

@@ -563,16 +563,23 @@ class PostgresStore(Store):
 
     @_translated
     async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
-        return await self._run(lambda conn: queries.claim_outbox(conn, now, lease_until, limit))
+        async def claim(conn: asyncpg.Connection) -> list[OutboxMessage]:
+            await queries.unflushed(conn)
+            return await queries.claim_outbox(conn, now, lease_until, limit)
+
+        return await self._run(claim)
 
     @_translated
-    async def outbox_sent(self, message_id: int) -> None:
-        async with self.pool.acquire() as conn:
-            await queries.outbox_sent(conn, message_id)
+    async def outbox_sent(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await queries.unflushed(conn)
+                await queries.outbox_sent(conn, message_ids)
 
     @_translated
     async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await queries.unflushed(conn)
             await queries.outbox_failed(conn, message_id, error, retry_at)
 
     @_translated

@@ -26,6 +26,9 @@ PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = FULL",
     "PRAGMA foreign_keys = ON",
+    # Deleted rows are overwritten, on every connection (the writer's too: a confirmation deletes
+    # the waiting row there): SQLite's own default is off on many builds.
+    "PRAGMA secure_delete = ON",
     # Wait for another process's write instead of failing with "database is locked".
     "PRAGMA busy_timeout = 10000",
 )

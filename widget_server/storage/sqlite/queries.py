@@ -6,11 +6,12 @@ the project's own.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -1174,30 +1175,66 @@ def _message(row: sqlite3.Row) -> OutboxMessage:
     )
 
 
-async def claim_outbox(conn: aiosqlite.Connection, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
+@contextlib.contextmanager
+def _unflushed(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on the writer's connection whose commit does not wait for the disk
+    (synchronous=NORMAL): in WAL mode its pages reach the disk with the next fsynced commit (the
+    next batch of signatures) or a checkpoint. For the outbox's bookkeeping only (Store.claim_outbox
+    says why a lost mark is harmless); the connection is back to FULL afterwards, whatever happens."""
+    conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+
+
+def claim_outbox(conn: sqlite3.Connection, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
     """Lease due messages in one write transaction: another process's claim waits for it, then
     finds them leased. The lease's end is also their next attempt, so the due index skips them."""
-    async with transaction(conn):
-        async with conn.execute(
+    with _unflushed(conn):
+        rows = conn.execute(
             "UPDATE outbox SET leased_until = ?1, next_attempt_at = ?1 WHERE id IN (SELECT id FROM outbox"
             " WHERE dead = 0 AND next_attempt_at <= ?2 AND (leased_until IS NULL OR leased_until <= ?2)"
             f" ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {_OUTBOX_COLUMNS}",
             (lease_until, now, limit),
-        ) as cursor:
-            claimed = [_message(row) async for row in cursor]
+        ).fetchall()
+    # The writer's connection gives plain tuples, in _OUTBOX_COLUMNS order.
+    claimed = [
+        OutboxMessage(
+            id=row[0],
+            kind=row[1],
+            ref_id=row[2],
+            partner_id=row[3],
+            created_at=row[4],
+            attempts=row[5],
+            next_attempt_at=row[6],
+            last_error=row[7],
+            dead=bool(row[8]),
+        )
+        for row in rows
+    ]
     return sorted(claimed, key=lambda message: message.id)
 
 
-async def outbox_sent(conn: aiosqlite.Connection, message_id: int) -> None:
-    await conn.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+def outbox_sent(conn: sqlite3.Connection, message_ids: Sequence[int]) -> None:
+    with _unflushed(conn):
+        conn.executemany("DELETE FROM outbox WHERE id = ?", [(message_id,) for message_id in message_ids])
 
 
-async def outbox_failed(conn: aiosqlite.Connection, message_id: int, error: str, retry_at: str | None) -> None:
-    await conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, leased_until = NULL,"
-        " next_attempt_at = COALESCE(?2, next_attempt_at), dead = (?2 IS NULL) WHERE id = ?3",
-        (error, retry_at, message_id),
-    )
+def outbox_failed(conn: sqlite3.Connection, message_id: int, error: str, retry_at: str | None) -> None:
+    with _unflushed(conn):
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, leased_until = NULL,"
+            " next_attempt_at = COALESCE(?2, next_attempt_at), dead = (?2 IS NULL) WHERE id = ?3",
+            (error, retry_at, message_id),
+        )
 
 
 async def outbox_messages(conn: aiosqlite.Connection, dead_only: bool, limit: int) -> list[OutboxMessage]:

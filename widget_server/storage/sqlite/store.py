@@ -480,20 +480,18 @@ class SQLiteStore(Store):
 
     # The outbox -------------------------------------------------------------------------------
 
-    @_translated
-    @_one_writer
+    # The worker's bookkeeping runs on the signature writer's thread and connection, between its
+    # batches: a second writing connection would wait on the file lock (and make batches wait).
+
     async def claim_outbox(self, now: str, lease_until: str, limit: int) -> list[OutboxMessage]:
-        return await queries.claim_outbox(self.conn, now, lease_until, limit)
+        return await self._on_writer_thread(queries.claim_outbox, now, lease_until, limit)
 
-    @_translated
-    @_one_writer
-    async def outbox_sent(self, message_id: int) -> None:
-        await queries.outbox_sent(self.conn, message_id)
+    async def outbox_sent(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            await self._on_writer_thread(queries.outbox_sent, message_ids)
 
-    @_translated
-    @_one_writer
     async def outbox_failed(self, message_id: int, error: str, retry_at: str | None) -> None:
-        await queries.outbox_failed(self.conn, message_id, error, retry_at)
+        await self._on_writer_thread(queries.outbox_failed, message_id, error, retry_at)
 
     @_translated
     async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
