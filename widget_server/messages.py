@@ -137,6 +137,11 @@ MAIL_TIMEOUT = "the mail server did not answer in time"
 MAIL_UNREACHABLE = "could not reach the mail server ({why})"
 MAIL_FAILED = "the exchange with the mail server failed ({what})"
 
+CONFIRM_WITHOUT_MAIL = (
+    "A pledge asks for email confirmation, but WIDGET_SMTP_URL or WIDGET_MAIL_FROM is not set: its"
+    " confirmation emails wait in the outbox until they are."
+)
+
 # Partner webhooks and the outbox (services/webhooks.py, services/outbox.py, delivery/).
 WEBHOOK_URL_BAD = (
     "A webhook URL is an address such as https://crm.example.org/hooks/pledge: no spaces, quotes or #fragment."

@@ -332,7 +332,8 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 
 def _shown_smtp_url(url: str) -> str:
     """The URL as an error message may quote it: never its password."""
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1…@", url)
+    # Up to the last @ of the part before any path: a password may hold "/" or "@" when typed raw.
+    return re.sub(r"(://[^/@:]*:).*@", r"\1…@", url)
 
 
 def _check_smtp_url(url: str) -> None:

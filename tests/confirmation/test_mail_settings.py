@@ -3,13 +3,20 @@ sentence ever shows the password; the serve command refuses them in one line."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from tests.confirmation.conftest import MAIL_FROM, SmtpServer, confirming_pledge
 from tests.security.test_weak_config import one_line, serve
+from widget_server import messages
 from widget_server.errors import ConfigError
 from widget_server.settings import Settings
+from widget_server.web.app import create_app
 
 KEY = "k" * 40
 
@@ -56,6 +63,10 @@ def test_the_password_is_never_quoted_back() -> None:
     with pytest.raises(ConfigError) as caught:
         settings(smtp_url="smtps://user:hunter2-secret@mail.example.org:0", mail_from="p@campaign.example")
     assert "hunter2" not in caught.value.message and "user:…@" in caught.value.message
+    # Typed raw, a password may hold "/" or "@": it is still not quoted.
+    with pytest.raises(ConfigError) as caught:
+        settings(smtp_url="smtps://user:hun/ter@2@mail.example.org:0", mail_from="p@campaign.example")
+    assert "hun" not in caught.value.message.replace("user:…@", "") and "ter" not in caught.value.message
 
 
 @pytest.mark.parametrize("sender", ["pledge@campaign.example", "Keep our data safe <pledge@campaign.example>"])
@@ -93,3 +104,20 @@ def test_serve_refuses_a_bad_mail_server_in_one_line(tmp_path: Path) -> None:
         serve(tmp_path, WIDGET_SMTP_URL="smtp://u:hunter2@mail.example.org", WIDGET_MAIL_FROM="p@x.example")
     )
     assert "WIDGET_SMTP_URL sends a user name and password only over TLS" in line and "hunter2" not in line
+
+
+def test_a_server_without_mail_says_at_start_that_a_pledge_asks_for_confirmation(
+    make_settings: Callable[..., Settings], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mail settings removed after a pledge switched confirmation on: its signers are still told to
+    check their email, so staff must hear of it when the server starts."""
+    with_mail = make_settings(smtp_url=smtp_server.url(), mail_from=MAIL_FROM)
+    confirming_pledge(with_mail)
+    without = dataclasses.replace(with_mail, smtp_url="", mail_from="")
+    with caplog.at_level(logging.WARNING), TestClient(create_app(without)):
+        pass
+    assert messages.CONFIRM_WITHOUT_MAIL in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), TestClient(create_app(with_mail)):
+        pass
+    assert messages.CONFIRM_WITHOUT_MAIL not in caplog.text

@@ -110,6 +110,8 @@ def test_https_urls_to_public_hosts_can_be_set(url: str) -> None:
         # Numbers that resolvers read as 127.0.0.1, though they are no address in a URL's rules.
         ("https://2130706433/hook", messages.WEBHOOK_URL_BAD),
         ("https://0177.0.0.1/hook", messages.WEBHOOK_URL_BAD),
+        ("https://0x7f000001/hook", messages.WEBHOOK_URL_BAD),
+        ("https://0x7f.1/hook", messages.WEBHOOK_URL_BAD),
         ("https://" + "a" * 2000 + ".example/hook", messages.WEBHOOK_URL_BAD),
     ],
 )

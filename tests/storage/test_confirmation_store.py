@@ -463,3 +463,25 @@ def test_two_processes_confirming_one_link_at_once_count_it_once(store_url: str)
     states, counts, problems = asyncio.run(go())
     assert states == ["already", "confirmed"] * 20
     assert counts == (20, {}) and problems == []
+
+
+def test_asked_and_confirmed_are_kept_per_partner_and_no_purge_or_resend_moves_them(with_store: Run) -> None:
+    """The confirmation rate staff watch (services/reports.py): a partner sending invented addresses
+    must not look better once its unconfirmed signatures are purged, nor worse when a signer asks
+    for the email again."""
+
+    async def go(store: Store) -> tuple[Any, ...]:
+        pledge = await a_pledge(store)
+        partner = await a_partner(store, pledge)
+        await store.write_signatures([pending(pledge, f"p{n}@example.org", partner) for n in range(4)])
+        await store.write_signatures([pending(pledge, "d0@example.org"), pending(pledge, "p0@example.org", partner)])
+        await store.confirm_pending(1, LATER)
+        await store.confirm_pending(1, LATER)  # twice: counted once
+        before_purge = await store.confirmation_counts(pledge.id)
+        await store.purge_pending("2027-01-01T00:00:00Z")
+        return before_purge, await store.confirmation_counts(pledge.id), await store.pending_counts(pledge.id)
+
+    before_purge, after_purge, waiting = with_store(go)
+    assert before_purge == {1: (4, 1), DIRECT: (1, 0)}
+    assert after_purge == before_purge
+    assert waiting == {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -90,7 +91,7 @@ def parse(url: str, local_allowed: bool) -> Target:
     if not host or port == 0:
         raise ValueError(messages.WEBHOOK_URL_BAD)
     address = ip_literal(host)
-    if address is None and host.rsplit(".", 1)[-1].isdigit():
+    if address is None and (host.rsplit(".", 1)[-1].isdigit() or _numeric(host)):
         # Not a name (no top-level domain is a number), yet not an address either: 0177.1, 2130706433.
         raise ValueError(messages.WEBHOOK_URL_BAD)
     if address is None:
@@ -113,6 +114,16 @@ def ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
+
+
+def _numeric(host: str) -> bool:
+    """A number the resolver reads as an address though it is no address in a URL's rules
+    (inet_aton's spellings: "0x7f000001", "2130706433", "0177.1")."""
+    try:
+        socket.inet_aton(host)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def url_problem(url: str, local_allowed: bool) -> str | None:

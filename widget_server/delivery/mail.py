@@ -37,6 +37,16 @@ TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
+class Mail:
+    """One message ready to go: the envelope's sender and recipient, and the message's bytes
+    (CRLF line ends), as services/confirmation.py builds them."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class SmtpTarget:
     """Where and how to send, read from WIDGET_SMTP_URL (settings.py has checked it)."""
 
@@ -79,7 +89,7 @@ class Mailer:
         self._closing: asyncio.Task[None] | None = None
         self._abandoned: asyncio.Future[None] | None = None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Mail | EmailMessage) -> None:
         """Send `message` to its To address; DeliveryFailed (no address in it) if it did not go.
 
         Cancelled (the outbox worker gave up waiting), the exchange still runs to its end on its
@@ -122,7 +132,7 @@ class Mailer:
 
     # On the worker thread ---------------------------------------------------------------------
 
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: Mail | EmailMessage) -> None:
         reused = self._connection is not None
         try:
             try:
@@ -164,12 +174,19 @@ class Mailer:
         except smtplib.SMTPException as exc:
             raise DeliveryFailed(messages.MAIL_FAILED.format(what=type(exc).__name__)) from None
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def _deliver(self, message: Mail | EmailMessage) -> None:
         connection = self._connection or self._connect()
-        # The envelope from the address objects themselves, not from the header text read again.
-        sender = message["From"].addresses[0].addr_spec
-        recipients = [address.addr_spec for address in message["To"].addresses]
-        refused = connection.send_message(message, sender, recipients)
+        if isinstance(message, Mail):
+            # SMTPUTF8 only for an address that needs it (smtplib asks the server, and says if not).
+            options = [] if message.recipient.isascii() else ["SMTPUTF8"]
+            if not message.data.isascii() and connection.has_extn("8bitmime"):
+                options.append("BODY=8BITMIME")
+            refused = connection.sendmail(message.sender, [message.recipient], message.data, mail_options=options)
+        else:
+            # The envelope from the address objects themselves, not from the header text read again.
+            sender = message["From"].addresses[0].addr_spec
+            recipients = [address.addr_spec for address in message["To"].addresses]
+            refused = connection.send_message(message, sender, recipients)
         if refused:  # only when there are several recipients, and we send to one
             raise DeliveryFailed(messages.MAIL_REFUSED_RECIPIENT.format(codes="?"))
 

@@ -57,6 +57,12 @@ SLOW_SECONDS = 5.0
 POLL_SECONDS = 1.0
 #: How often housekeeping runs (reminders, purges), measured on the worker's clock.
 HOUSEKEEPING_SECONDS = 60.0
+#: While signing surges (`give_way()` says so), sends go one at a time, each followed by a pause so
+#: that sending takes at most this share of the time: a person waiting at the form comes first, and
+#: what is queued is durable, so it is sent when the surge passes (BENCHMARKS.md).
+GIVE_WAY_SHARE = 0.1
+#: The longest such pause after one send, so a slow receiver does not stop the others for long.
+GIVE_WAY_MAX_PAUSE = 1.0
 #: How long close() lets sends in flight finish before abandoning them (their leases run out).
 CLOSE_GRACE_SECONDS = 5.0
 #: Each wait before a retry is its doubling share times a factor drawn from this range, so messages that
@@ -98,6 +104,7 @@ class OutboxWorker:
         slow_seconds: float = SLOW_SECONDS,
         close_grace: float = CLOSE_GRACE_SECONDS,
         draw: Callable[[], float] = random.random,
+        give_way: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -111,6 +118,8 @@ class OutboxWorker:
         self._slow_seconds = slow_seconds
         self._close_grace = close_grace
         self._draw = draw
+        self._give_way = give_way
+        self._in_turn = asyncio.Lock()  # sends while giving way go through it one at a time
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -209,6 +218,14 @@ class OutboxWorker:
         if handler is None:
             await self._failed(message, messages.DELIVERY_NO_HANDLER.format(kind=message.kind), 0.0)
             return
+        turn = self._give_way is not None and self._give_way()
+        if turn:
+            claimed_at = time.monotonic()
+            await self._in_turn.acquire()
+            # Waited so long for its turn that its lease is running out: leave it to come back.
+            if time.monotonic() - claimed_at > self._lease_seconds / 2:
+                self._in_turn.release()
+                return
         receiver = message.partner_id if message.kind == "webhook" else None
         if receiver is not None and receiver in self._cooling and receiver in self._probing:
             # Not an attempt: nothing was tried. Its lease simply runs out and it comes back then,
@@ -239,6 +256,12 @@ class OutboxWorker:
         finally:
             if receiver is not None and probe:
                 self._probing.discard(receiver)
+            if turn:
+                pause = min((time.monotonic() - started) * (1 / GIVE_WAY_SHARE - 1), GIVE_WAY_MAX_PAUSE)
+                try:
+                    await asyncio.sleep(pause)
+                finally:
+                    self._in_turn.release()
 
     async def _done(self, message: OutboxMessage) -> None:
         self._finished.append(message.id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from widget_server.core.models import ATTRIBUTION_PARAMS, Partner, Pledge
-from widget_server.services.reports import confirmation_rate
+from widget_server.services.reports import confirmation_rate, total_confirmation
 from widget_server.storage.store import DIRECT, OccupationCount, Store
 
 TOP_OCCUPATIONS = 10
@@ -39,7 +39,7 @@ class PartnerRow:
     revoked: bool = False
     partner: Partner | None = None
     pending: int = 0  # signatures waiting for their signer's confirmation (not counted)
-    confirmation_rate: float | None = None  # confirmed / (confirmed + pending); None: not asked
+    confirmation_rate: float | None = None  # confirmed / asked to confirm; None: never asked
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ async def dashboard(
     minute_now = _at(now).replace(second=0, microsecond=0)
     minutes = await store.minute_counts(pledge.id, (minute_now - timedelta(minutes=59)).strftime("%Y-%m-%dT%H:%M"))
     pending_of = await store.pending_counts(pledge.id)
-    confirming = pledge.confirm_email or any(pending_of.values())
+    asked_of = await store.confirmation_counts(pledge.id)
+    confirming = pledge.confirm_email or any(pending_of.values()) or bool(asked_of)
     rate_from = (minute_now - timedelta(minutes=RATE_MINUTES - 1)).strftime("%Y-%m-%dT%H:%M")
 
     def row(key: str, name: str, partner_id: int | None, signatures: int, partner: Partner | None) -> PartnerRow:
@@ -189,7 +190,7 @@ async def dashboard(
             revoked=partner.revoked if partner else False,
             partner=partner,
             pending=pending,
-            confirmation_rate=confirmation_rate(signatures, pending) if confirming else None,
+            confirmation_rate=confirmation_rate(asked_of.get(DIRECT if partner_id is None else partner_id)),
         )
 
     rows = [row(str(p.id), p.name, p.id, p.signature_count, p) for p in partners]
@@ -250,7 +251,7 @@ async def dashboard(
         descending=descending,
         confirming=confirming,
         pending=sum(pending_of.values()),
-        confirmation_rate=confirmation_rate(total, sum(pending_of.values())) if confirming else None,
+        confirmation_rate=confirmation_rate(total_confirmation(asked_of)),
     )
 
 

@@ -13,14 +13,21 @@ from widget_server.services.pledges import find_pledge
 from widget_server.storage.store import DIRECT, Store
 
 
-def confirmation_rate(confirmed: int, pending: int) -> float | None:
-    """Confirmed signatures out of all made (confirmed and still waiting); None before any.
+def confirmation_rate(asked_confirmed: tuple[int, int] | None) -> float | None:
+    """Of the signatures asked to confirm, the share confirmed (Store.confirmation_counts); None
+    before any was asked.
 
     A low rate from one partner, or overall, is what e-petitions' moderators watch for: addresses
-    typed by a script are never confirmed.
+    typed by a script are never confirmed. The counts are of events, so a purge of unconfirmed
+    signatures does not raise it, and signatures counted while confirmation was off do not count.
     """
-    made = confirmed + pending
-    return round(confirmed / made, 4) if made else None
+    asked, confirmed = asked_confirmed or (0, 0)
+    return round(confirmed / asked, 4) if asked else None
+
+
+def total_confirmation(counts: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """The pledge's (asked, confirmed), every partner's and direct together."""
+    return sum(a for a, _ in counts.values()), sum(c for _, c in counts.values())
 
 
 async def stats(store: Store, slug: str) -> dict[str, object]:
@@ -35,11 +42,7 @@ async def stats(store: Store, slug: str) -> dict[str, object]:
     partners = await store.partners_of(pledge.id)
     pending_of = await store.pending_counts(pledge.id)
     pending = sum(pending_of.values())
-    # A rate means something only where confirmation was asked for (now, or of signatures still waiting).
-    asked = pledge.confirm_email or pending > 0
-
-    def rate(confirmed: int, waiting: int) -> float | None:
-        return confirmation_rate(confirmed, waiting) if asked else None
+    confirming = await store.confirmation_counts(pledge.id)
 
     names = {p.id: p.name for p in partners}
     totals: dict[str, int] = {}
@@ -65,9 +68,9 @@ async def stats(store: Store, slug: str) -> dict[str, object]:
         "goal": pledge.goal,
         "confirm_email": pledge.confirm_email,
         "pending": pending,
-        "confirmation_rate": rate(total, pending),
+        "confirmation_rate": confirmation_rate(total_confirmation(confirming)),
         "direct_pending": direct_pending,
-        "direct_confirmation_rate": rate(total - partner_sum, direct_pending),
+        "direct_confirmation_rate": confirmation_rate(confirming.get(DIRECT)),
         "partners": [
             {
                 "name": p.name,
@@ -75,7 +78,7 @@ async def stats(store: Store, slug: str) -> dict[str, object]:
                 "revoked": p.revoked,
                 "last_signed_on": last_day.get(p.id),
                 "pending": pending_of.get(p.id, 0),
-                "confirmation_rate": rate(p.signature_count, pending_of.get(p.id, 0)),
+                "confirmation_rate": confirmation_rate(confirming.get(p.id)),
             }
             for p in partners
         ],

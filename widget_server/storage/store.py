@@ -257,6 +257,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("client_mark", "text"), ("sends", "int"), ("reminded", "bool"),
     ),
     "confirmed_pending": (("id", "int"), ("pledge_id", "int"), ("signature_id", "int"), ("confirmed_at", "time")),
+    "confirmation_counts": (("pledge_id", "int"), ("partner_id", "int"), ("asked", "int"), ("confirmed", "int")),
     "outbox": (
         ("id", "int"), ("kind", "text"), ("ref_id", "int"), ("partner_id", "int"), ("created_at", "time"),
         ("attempts", "int"), ("next_attempt_at", "time"), ("leased_until", "time"), ("last_error", "text"),
@@ -628,6 +629,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def pending_counts(self, pledge_id: int) -> dict[int, int]:
         """Pending signatures of a pledge per partner id (DIRECT for signed directly)."""
+
+    @abc.abstractmethod
+    async def confirmation_counts(self, pledge_id: int) -> dict[int, tuple[int, int]]:
+        """Per partner id (DIRECT for signed directly): (asked, confirmed), how many signatures
+        were asked to confirm (each new pending signature) and how many were confirmed. Counts of
+        events, moved in the same transactions, and never lowered by a purge or an erasure."""
 
     @abc.abstractmethod
     async def signature_by_id(self, signature_id: int) -> NewSignature | None:

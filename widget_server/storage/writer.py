@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ class WriteResult:
 
 _Pending = tuple[NewSignature, "asyncio.Future[WriteResult]"]
 
+#: Signing "surges" for this long after a batch that held more than one signature: signatures are
+#: arriving faster than one commit takes, so work that can wait (the outbox) gives way.
+SURGE_SECONDS = 0.5
+
 
 class SignatureWriter:
     def __init__(
@@ -54,6 +59,7 @@ class SignatureWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._last_shared = -SURGE_SECONDS  # time.monotonic() of the last batch of several
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="signature-writer")
@@ -65,6 +71,11 @@ class SignatureWriter:
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((signature, future))
         return await future
+
+    def surging(self) -> bool:
+        """Whether signatures arrive faster than one commit takes (a batch of several was committed
+        within SURGE_SECONDS): the outbox worker then gives way (delivery/worker.py)."""
+        return time.monotonic() - self._last_shared < SURGE_SECONDS
 
     async def close(self) -> None:
         """Stop taking signatures, commit everything already queued, then stop."""
@@ -107,6 +118,8 @@ class SignatureWriter:
             return
         created = result.inserted | result.pending
         alone = len(batch) == 1
+        if not alone:
+            self._last_shared = time.monotonic()
         for signature, future in batch:
             key = (signature.pledge_id, signature.email)
             is_new = key in created

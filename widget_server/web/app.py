@@ -18,6 +18,7 @@ from starlette.routing import Match, Route, Router
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
+from widget_server import messages
 from widget_server.core.origins import normalise_origin
 from widget_server.delivery.worker import OutboxWorker
 from widget_server.errors import ConfigError, Invalid, WidgetError
@@ -159,12 +160,18 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
                 {"confirm": confirmation.deliver, "remind": confirmation.deliver, "webhook": webhooks.deliver},
                 housekeeping=confirmation.housekeep,
                 clock=clock,
+                # While signatures surge, sending gives way to signing (the writer is made below).
+                give_way=lambda: writer.surging(),
             )
             writer = SignatureWriter(
                 store, batch_size=settings.batch_size, confirm_sends=settings.confirm_sends, on_commit=committed
             )
             writer.start()
             outbox.start()
+            if not settings.mail_configured and any(p.confirm_email for p in await store.pledges()):
+                # Signers of those pledges are told to check their email; their emails wait in the
+                # outbox (and go dead) until mail is configured again.
+                log.warning(messages.CONFIRM_WITHOUT_MAIL)
             app.state.services = Services(
                 settings=settings,
                 catalog=catalog,

@@ -217,7 +217,16 @@ _INSERT_PENDING = (
     + " WHERE NOT EXISTS (SELECT 1 FROM signatures x WHERE x.pledge_id = s.p AND x.email = s.e)"
     " ON CONFLICT (pledge_id, email) DO UPDATE SET sends = pending_signatures.sends + 1"
     f" WHERE pending_signatures.sends < ${12 + len(ATTRIBUTION_PARAMS)}"
-    " RETURNING id, pledge_id, email, sends"
+    " RETURNING id, pledge_id, email, sends, partner_id"
+)
+_ASKED = (
+    "INSERT INTO confirmation_counts (pledge_id, partner_id, asked)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+    " ON CONFLICT (pledge_id, partner_id) DO UPDATE SET asked = confirmation_counts.asked + excluded.asked"
+)
+_CONFIRMED = (
+    "INSERT INTO confirmation_counts (pledge_id, partner_id, confirmed) VALUES ($1, $2, 1)"
+    " ON CONFLICT (pledge_id, partner_id) DO UPDATE SET confirmed = confirmation_counts.confirmed + 1"
 )
 # Messages for the outbox, one per (ref_id, partner_id, time as ISO text), of one kind ($1).
 _QUEUE = (
@@ -372,6 +381,10 @@ async def insert_pending(
     signatures = list(first.values())  # in signing order, as insert_counted keeps it
     stored = await conn.fetch(_INSERT_PENDING, *_signature_arrays(signatures), confirm_sends)
     new = {(row["pledge_id"], row["email"]) for row in stored if row["sends"] == 1}
+    asked = Counter((row["pledge_id"], row["partner_id"] or DIRECT) for row in stored if row["sends"] == 1)
+    if asked:
+        keys = list(asked)
+        await conn.execute(_ASKED, [k[0] for k in keys], [k[1] for k in keys], [asked[k] for k in keys])
     confirms = [(row["id"], None, first[(row["pledge_id"], row["email"])].created_at) for row in stored]
     await _queue(conn, "confirm", confirms)
     return new, len(confirms)
@@ -382,6 +395,12 @@ async def confirm_pending(conn: Connection, pending_id: int, now: str) -> Confir
     does, and remember that its id was confirmed; "already" when it was, or when the address had
     signed. The row lock of the DELETE makes a second, simultaneous confirmation wait, then find
     nothing to move and the first one's mark."""
+    # The pledge's row first, as a batch locks it before its pending rows: the other order could
+    # deadlock with a batch re-sending this signature's email.
+    await conn.execute(
+        "SELECT 1 FROM pledges WHERE id = (SELECT pledge_id FROM pending_signatures WHERE id = $1) FOR UPDATE",
+        pending_id,
+    )
     row = await conn.fetchrow(f"DELETE FROM pending_signatures WHERE id = $1 RETURNING {_SIGNATURE_SELECT}", pending_id)
     if row is None:
         pledge_id = await conn.fetchval("SELECT pledge_id FROM confirmed_pending WHERE id = $1", pending_id)
@@ -402,6 +421,7 @@ async def confirm_pending(conn: Connection, pending_id: int, now: str) -> Confir
         now,
     )
     if batch.inserted:
+        await conn.execute(_CONFIRMED, signature.pledge_id, signature.partner_id or DIRECT)
         return ConfirmResult("confirmed", signature.pledge_id, batch)
     return ConfirmResult("already", signature.pledge_id)
 
@@ -1176,6 +1196,13 @@ async def purge_pending(conn: Connection, signed_before: str) -> int:
     await _delete_messages(conn, "confirm", purged)
     await conn.execute("DELETE FROM confirmed_pending WHERE confirmed_at < $1::text::timestamptz", signed_before)
     return len(purged)
+
+
+async def confirmation_counts(conn: Connection, pledge_id: int) -> dict[int, tuple[int, int]]:
+    rows = await conn.fetch(
+        "SELECT partner_id, asked, confirmed FROM confirmation_counts WHERE pledge_id = $1", pledge_id
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 async def pending_counts(conn: Connection, pledge_id: int) -> dict[int, int]:

@@ -538,6 +538,11 @@ class PostgresStore(Store):
         return await self._run(lambda conn: queries.purge_pending(conn, signed_before))
 
     @_translated
+    async def confirmation_counts(self, pledge_id: int) -> dict[int, tuple[int, int]]:
+        async with self.pool.acquire() as conn:
+            return await queries.confirmation_counts(conn, pledge_id)
+
+    @_translated
     async def pending_counts(self, pledge_id: int) -> dict[int, int]:
         async with self.pool.acquire() as conn:
             return await queries.pending_counts(conn, pledge_id)

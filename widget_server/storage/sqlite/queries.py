@@ -306,6 +306,7 @@ def insert_pending(
         first.setdefault((sig.pledge_id, sig.email), sig)
     signatures = list(first.values())
     new: set[tuple[int, str]] = set()
+    asked: Counter[tuple[int, int]] = Counter()
     messages: list[tuple[int, str, str]] = []
     for start in range(0, len(signatures), 100):
         chunk = signatures[start : start + 100]
@@ -314,18 +315,31 @@ def insert_pending(
             + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
             + ") AS v WHERE NOT EXISTS (SELECT 1 FROM signatures s WHERE s.pledge_id = v.column1"
             " AND s.email = v.column3) ON CONFLICT (pledge_id, email) DO UPDATE SET sends = sends + 1"
-            " WHERE sends < ? RETURNING id, pledge_id, email, sends",
+            " WHERE sends < ? RETURNING id, pledge_id, email, sends, partner_id",
             [*(value for sig in chunk for value in _signature_values(sig)), confirm_sends],
         ).fetchall()
-        for pending_id, pledge_id, email, sends in stored:
+        for pending_id, pledge_id, email, sends, partner_id in stored:
             if sends == 1:
                 new.add((pledge_id, email))
+                asked[(pledge_id, partner_id or DIRECT)] += 1
             messages.append((pending_id, first[(pledge_id, email)].created_at, first[(pledge_id, email)].created_at))
     if messages:
         conn.executemany(
             "INSERT INTO outbox (kind, ref_id, created_at, next_attempt_at) VALUES ('confirm', ?, ?, ?)", messages
         )
+    if asked:
+        conn.executemany(_ASKED, [(*key, n) for key, n in asked.items()])
     return new, len(messages)
+
+
+_ASKED = (
+    "INSERT INTO confirmation_counts (pledge_id, partner_id, asked) VALUES (?, ?, ?)"
+    " ON CONFLICT (pledge_id, partner_id) DO UPDATE SET asked = asked + excluded.asked"
+)
+_CONFIRMED = (
+    "INSERT INTO confirmation_counts (pledge_id, partner_id, confirmed) VALUES (?, ?, 1)"
+    " ON CONFLICT (pledge_id, partner_id) DO UPDATE SET confirmed = confirmed + 1"
+)
 
 
 def confirm_pending(conn: sqlite3.Connection, pending_id: int, now: str) -> ConfirmResult:
@@ -351,6 +365,8 @@ def confirm_pending(conn: sqlite3.Connection, pending_id: int, now: str) -> Conf
             "INSERT INTO confirmed_pending (id, pledge_id, signature_id, confirmed_at) VALUES (?, ?, ?, ?)",
             (pending_id, signature.pledge_id, signature_id, now),
         )
+        if batch.inserted:
+            conn.execute(_CONFIRMED, (signature.pledge_id, signature.partner_id or DIRECT))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -1123,6 +1139,13 @@ async def purge_pending(conn: aiosqlite.Connection, signed_before: str) -> int:
         await _delete_messages(conn, "confirm", purged)
         await conn.execute("DELETE FROM confirmed_pending WHERE confirmed_at < ?", (signed_before,))
     return len(purged)
+
+
+async def confirmation_counts(conn: aiosqlite.Connection, pledge_id: int) -> dict[int, tuple[int, int]]:
+    async with conn.execute(
+        "SELECT partner_id, asked, confirmed FROM confirmation_counts WHERE pledge_id = ?", (pledge_id,)
+    ) as cursor:
+        return {row[0]: (row[1], row[2]) async for row in cursor}
 
 
 async def pending_counts(conn: aiosqlite.Connection, pledge_id: int) -> dict[int, int]:

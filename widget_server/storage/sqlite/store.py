@@ -460,6 +460,10 @@ class SQLiteStore(Store):
         return await queries.purge_pending(self.conn, signed_before)
 
     @_translated
+    async def confirmation_counts(self, pledge_id: int) -> dict[int, tuple[int, int]]:
+        return await queries.confirmation_counts(self.conn, pledge_id)
+
+    @_translated
     async def pending_counts(self, pledge_id: int) -> dict[int, int]:
         return await queries.pending_counts(self.conn, pledge_id)
 

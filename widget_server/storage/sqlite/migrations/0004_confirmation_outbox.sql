@@ -54,6 +54,17 @@ CREATE TABLE confirmed_pending (
 CREATE INDEX confirmed_pending_signature ON confirmed_pending (signature_id);
 CREATE INDEX confirmed_pending_time ON confirmed_pending (confirmed_at);
 
+-- Per pledge and partner (0: signed directly): signatures that were asked to confirm (a new
+-- pending signature) and those confirmed, moved in the same transactions. Counts of events, kept
+-- whatever happens to the rows after (a purge, an erasure): the confirmation rate staff watch.
+CREATE TABLE confirmation_counts (
+    pledge_id  INTEGER NOT NULL REFERENCES pledges(id),
+    partner_id INTEGER NOT NULL,
+    asked      INTEGER NOT NULL DEFAULT 0,
+    confirmed  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pledge_id, partner_id)
+);
+
 -- Emails and webhook deliveries, written in the same transaction as the signature (or its
 -- confirmation) and sent by the outbox worker after the commit. No personal data: ref_id names
 -- the pending signature (confirm, remind) or the signature (webhook), read when it is sent.
