@@ -98,3 +98,35 @@ def test_rounds_pool_into_one_p99_over_all_their_requests() -> None:
     assert pooled.requests == 2000 and pooled.seconds == 10.0
     no_tail = WrkResult(1000, 5.0, {}, {"p50": 1.0, "p99": 50.0})
     assert WrkResult.combined([calm, no_tail]).latency_ms["p99"] == 90.0  # the worst, when one lacks a tail
+
+
+def test_signing_with_confirmation_and_webhooks_on_is_measured_and_every_message_arrives(tmp_path: Path) -> None:
+    figures = tmp_path / "delivery.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.delivery", "--rounds", "1", "--duration", "1", "--connections", "4"]
+        + ["--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(figures.read_text())
+    assert [row["mode"] for row in data["rows"]] == ["off", "confirm", "webhook"]
+    assert all(row["rps"] > 0 for row in data["rows"])
+    # The run fails unless each of these arrived; some did.
+    assert data["emails"] > 0 and data["webhooks"] > 0
+
+
+def test_the_in_process_signing_measure_runs_and_counts_commits() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.inprocess", "--rounds", "1", "--signatures", "64"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "µs a signature" in done.stdout and "signatures each" in done.stdout

@@ -9,13 +9,11 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tests.conftest import FakeClock
-from tests.unit.test_signing import DIRECT_ORIGINS, KEYS, ORIGIN, PARTNER, PLEDGE, Rows
-from tests.unit.test_signing_timing import NEW_WRITE, REPEAT_WRITE, Timer, Written
+from tests.unit.test_signing import KEYS, ORIGIN, PARTNER, PLEDGE
+from tests.unit.test_signing_timing import NEW_WRITE, REPEAT_WRITE, Timer, Written, a_signing
 from widget_server.core.models import NewSignature, Pledge
-from widget_server.security.ratelimit import RateLimiter
 from widget_server.security.tokens import FormClaim, Tokens
 from widget_server.services.signing import MAX_HOLD_SECONDS, Signed, Signing
-from widget_server.settings import Settings
 
 CONFIRMING = dataclasses.replace(PLEDGE, confirm_email=True)
 
@@ -42,16 +40,7 @@ class PendingWriter:
 
 
 def signing_for(writer: PendingWriter, timer: Timer, clock: FakeClock, tokens: Tokens) -> Signing:
-    return Signing(
-        settings=Settings(direct_frame_origins=DIRECT_ORIGINS),
-        catalog=Rows(),
-        writer=writer,
-        tokens=tokens,
-        partner_limiter=RateLimiter(None, clock),
-        clock=clock,
-        timer=timer,
-        sleep=timer.sleep,
-    )
+    return a_signing(clock, timer, tokens, writer)
 
 
 def test_a_confirming_pledge_writes_pending_and_answers_pending_whatever_the_address_did() -> None:

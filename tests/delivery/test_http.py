@@ -135,6 +135,7 @@ def test_tls_is_checked_against_the_host_name_whatever_address_is_dialled(
     # Another name on the same address: the certificate does not match, nothing is sent.
     reason = failure(tls_receiver.url(host="other.localhost"), tls=tls, resolver=to_loopback)
     assert reason.startswith(messages.DELIVERY_TLS.split("(")[0]) and "mismatch" in reason
+    assert "other.localhost" not in reason  # the outbox's last error and the log name no receiver
     # A certificate from an authority nobody trusts: refused by the default context.
     reason = failure(tls_receiver.url(host="localhost"), resolver=to_loopback)
     assert reason.startswith(messages.DELIVERY_TLS.split("(")[0])

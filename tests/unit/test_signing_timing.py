@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.conftest import FakeClock
 from tests.unit.test_signing import DIRECT_ORIGINS, KEYS, ORIGIN, PARTNER, PLEDGE, Rows
@@ -54,7 +55,7 @@ class Writer:
         return Written(created, len(self.seen), self.alone)
 
 
-def a_signing(clock: FakeClock, timer: Timer, tokens: Tokens, writer: Writer) -> Signing:
+def a_signing(clock: FakeClock, timer: Timer, tokens: Tokens, writer: Any) -> Signing:
     return Signing(
         settings=Settings(direct_frame_origins=DIRECT_ORIGINS),
         catalog=Rows(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -174,7 +175,8 @@ async def _exchange(
 def _why(exc: BaseException) -> str:
     """An OS or TLS error in a few words ("Connection refused"), never the address it was about."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return str(exc.verify_message)
+        # "Hostname mismatch, certificate is not valid for 'crm.example.org'.": without the name.
+        return re.sub(r"'[^']*'", "…", str(exc.verify_message))
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return str(exc.reason).replace("_", " ").lower()
     if isinstance(exc, TimeoutError):
