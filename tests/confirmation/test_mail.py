@@ -12,21 +12,21 @@ import pytest
 from tests.confirmation.conftest import PASSWORD, USER, Inbox, LoopbackCA, SmtpServer, check_login
 from widget_server import messages
 from widget_server.delivery.errors import DeliveryFailed
-from widget_server.delivery.mail import Mailer, SmtpTarget
+from widget_server.delivery.mail import Mail, Mailer, SmtpTarget
 
 RECIPIENT = "ana.teacher@example.org"
 
 
-def message(to: str = RECIPIENT, subject: str = "Please confirm") -> EmailMessage:
+def message(to: str = RECIPIENT, subject: str = "Please confirm") -> Mail:
     mail = EmailMessage()
     mail["From"] = "Pledge <pledge@campaign.example>"
     mail["To"] = to
     mail["Subject"] = subject
     mail.set_content("Hello")
-    return mail
+    return Mail("pledge@campaign.example", to, mail.as_bytes())
 
 
-def send_all(mailer: Mailer, *mails: EmailMessage) -> None:
+def send_all(mailer: Mailer, *mails: Mail) -> None:
     async def go() -> None:
         try:
             for mail in mails:
@@ -37,7 +37,7 @@ def send_all(mailer: Mailer, *mails: EmailMessage) -> None:
     asyncio.run(go())
 
 
-def failure(mailer: Mailer, mail: EmailMessage) -> str:
+def failure(mailer: Mailer, mail: Mail) -> str:
     with pytest.raises(DeliveryFailed) as caught:
         send_all(mailer, mail)
     reason = caught.value.reason

@@ -20,7 +20,6 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from widget_server import messages
@@ -89,7 +88,7 @@ class Mailer:
         self._closing: asyncio.Task[None] | None = None
         self._abandoned: asyncio.Future[None] | None = None
 
-    async def send(self, message: Mail | EmailMessage) -> None:
+    async def send(self, message: Mail) -> None:
         """Send `message` to its To address; DeliveryFailed (no address in it) if it did not go.
 
         Cancelled (the outbox worker gave up waiting), the exchange still runs to its end on its
@@ -132,7 +131,7 @@ class Mailer:
 
     # On the worker thread ---------------------------------------------------------------------
 
-    def _send(self, message: Mail | EmailMessage) -> None:
+    def _send(self, message: Mail) -> None:
         reused = self._connection is not None
         try:
             try:
@@ -174,19 +173,13 @@ class Mailer:
         except smtplib.SMTPException as exc:
             raise DeliveryFailed(messages.MAIL_FAILED.format(what=type(exc).__name__)) from None
 
-    def _deliver(self, message: Mail | EmailMessage) -> None:
+    def _deliver(self, message: Mail) -> None:
         connection = self._connection or self._connect()
-        if isinstance(message, Mail):
-            # SMTPUTF8 only for an address that needs it (smtplib asks the server, and says if not).
-            options = [] if message.recipient.isascii() else ["SMTPUTF8"]
-            if not message.data.isascii() and connection.has_extn("8bitmime"):
-                options.append("BODY=8BITMIME")
-            refused = connection.sendmail(message.sender, [message.recipient], message.data, mail_options=options)
-        else:
-            # The envelope from the address objects themselves, not from the header text read again.
-            sender = message["From"].addresses[0].addr_spec
-            recipients = [address.addr_spec for address in message["To"].addresses]
-            refused = connection.send_message(message, sender, recipients)
+        # SMTPUTF8 only for an address that needs it (smtplib asks the server, and says if not).
+        options = [] if message.recipient.isascii() else ["SMTPUTF8"]
+        if not message.data.isascii() and connection.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        refused = connection.sendmail(message.sender, [message.recipient], message.data, mail_options=options)
         if refused:  # only when there are several recipients, and we send to one
             raise DeliveryFailed(messages.MAIL_REFUSED_RECIPIENT.format(codes="?"))
 
