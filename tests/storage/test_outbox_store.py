@@ -157,3 +157,15 @@ def test_sent_removes_a_whole_batch_in_one_call(with_store: Run) -> None:
     claimed, left = with_store(go)
     assert claimed == 250
     assert len(left) == 10
+
+
+def test_one_message_is_read_by_its_id(with_store: Run) -> None:
+    async def go(store: Store) -> tuple[Any, ...]:
+        pledge = await a_pledge(store)
+        await queue_webhooks(store, pledge, 3)
+        await store.outbox_failed(2, "The receiver answered 500.", None)
+        return await store.outbox_message(2), await store.outbox_message(99)
+
+    found, missing = with_store(go)
+    assert found is not None and (found.id, found.kind, found.dead, found.attempts) == (2, "webhook", True, 1)
+    assert missing is None

@@ -30,7 +30,11 @@ class QueuedMessage:
 
     @property
     def kind(self) -> str:
-        return KIND_NAMES.get(self.message.kind, self.message.kind)
+        return kind_name(self.message.kind)
+
+
+def kind_name(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind)
 
 
 async def messages_in(store: Store, *, dead_only: bool = False, limit: int = 100) -> list[QueuedMessage]:
@@ -54,13 +58,10 @@ async def messages_in(store: Store, *, dead_only: bool = False, limit: int = 100
 
 
 async def _find(store: Store, message_id: int) -> OutboxMessage:
-    # Dead messages first: they are the ones staff act on, and a long queue of live ones could hide one
-    # past the listing's limit.
-    for dead_only in (True, False):
-        for message in await store.outbox_messages(dead_only=dead_only, limit=10_000):
-            if message.id == message_id:
-                return message
-    raise NotFound(messages.OUTBOX_NO_MESSAGE.format(id=message_id))
+    message = await store.outbox_message(message_id)
+    if message is None:
+        raise NotFound(messages.OUTBOX_NO_MESSAGE.format(id=message_id))
+    return message
 
 
 async def retry(store: Store, actor: str, message_id: int | None, *, at: str | None = None) -> int:
@@ -83,6 +84,6 @@ async def discard(store: Store, actor: str, message_id: int, *, at: str | None =
     message = await _find(store, message_id)
     if not await store.outbox_discard(message_id):
         raise NotFound(messages.OUTBOX_NO_MESSAGE.format(id=message_id))
-    detail = KIND_NAMES.get(message.kind, message.kind) + (f", {message.attempts} attempts" if message.attempts else "")
+    detail = kind_name(message.kind) + (f", {message.attempts} attempts" if message.attempts else "")
     await audit.record(store, actor, "outbox discarded", subject=f"message {message_id}", detail=detail, at=at)
     return message

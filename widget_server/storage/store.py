@@ -681,6 +681,10 @@ class Store(abc.ABC):
         """Queued messages, oldest first (dead ones only with `dead_only`)."""
 
     @abc.abstractmethod
+    async def outbox_message(self, message_id: int) -> OutboxMessage | None:
+        """One queued or dead message; None when there is none of that id."""
+
+    @abc.abstractmethod
     async def outbox_retry(self, message_id: int | None, now: str) -> int:
         """Make a dead message (None: every dead message) due at `now` with its attempts reset;
         returns how many."""

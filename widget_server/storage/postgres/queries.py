@@ -1297,6 +1297,11 @@ async def outbox_failed(conn: Connection, message_id: int, error: str, retry_at:
     )
 
 
+async def outbox_message(conn: Connection, message_id: int) -> OutboxMessage | None:
+    row = await conn.fetchrow(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = $1", message_id)
+    return _message(row) if row is not None else None
+
+
 async def outbox_messages(conn: Connection, dead_only: bool, limit: int) -> list[OutboxMessage]:
     where = " WHERE dead" if dead_only else ""
     rows = await conn.fetch(f"SELECT {_OUTBOX_COLUMNS} FROM outbox{where} ORDER BY id LIMIT $1", limit)

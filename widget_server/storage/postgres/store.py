@@ -588,6 +588,11 @@ class PostgresStore(Store):
             await queries.outbox_failed(conn, message_id, error, retry_at)
 
     @_translated
+    async def outbox_message(self, message_id: int) -> OutboxMessage | None:
+        async with self.pool.acquire() as conn:
+            return await queries.outbox_message(conn, message_id)
+
+    @_translated
     async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
         async with self.pool.acquire() as conn:
             return await queries.outbox_messages(conn, dead_only, limit)

@@ -1260,6 +1260,12 @@ def outbox_failed(conn: sqlite3.Connection, message_id: int, error: str, retry_a
         )
 
 
+async def outbox_message(conn: aiosqlite.Connection, message_id: int) -> OutboxMessage | None:
+    async with conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,)) as cursor:
+        row = await cursor.fetchone()
+    return _message(row) if row is not None else None
+
+
 async def outbox_messages(conn: aiosqlite.Connection, dead_only: bool, limit: int) -> list[OutboxMessage]:
     where = " WHERE dead = 1" if dead_only else ""
     async with conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox{where} ORDER BY id LIMIT ?", (limit,)) as cursor:

@@ -498,6 +498,10 @@ class SQLiteStore(Store):
         await self._on_writer_thread(queries.outbox_failed, message_id, error, retry_at)
 
     @_translated
+    async def outbox_message(self, message_id: int) -> OutboxMessage | None:
+        return await queries.outbox_message(self.conn, message_id)
+
+    @_translated
     async def outbox_messages(self, *, dead_only: bool = False, limit: int = 100) -> list[OutboxMessage]:
         return await queries.outbox_messages(self.conn, dead_only, limit)
 
