@@ -39,6 +39,16 @@ class Pledge:
     # Set by staff: a signature counts only once confirmed from the signer's mailbox.
     confirm_email: bool = False
 
+    @property
+    def page_path(self) -> str:
+        """The pledge's own page on this service (its form, for shared links)."""
+        return f"/pledge/{self.slug}"
+
+    @property
+    def privacy_link(self) -> str:
+        """The privacy notice: the campaign's own, or this service's page for the pledge (a path)."""
+        return self.privacy_url or f"{self.page_path}/privacy"
+
 
 @dataclass(frozen=True)
 class Partner:

@@ -241,7 +241,7 @@ class Confirmation:
 
     def _privacy_url(self, pledge: Pledge) -> str:
         """The privacy notice as a whole address: the pledge's own, or this service's page."""
-        url = pledge.privacy_url or f"/pledge/{pledge.slug}/privacy"
+        url = pledge.privacy_link
         return f"{self._settings.public_url}{url}" if url.startswith("/") else url
 
     # The web's side ----------------------------------------------------------------------------

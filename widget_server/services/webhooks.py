@@ -191,7 +191,7 @@ def payload(
     utm = {k: v for k, v in signature.attribution.items() if k.startswith("utm_") and v}
     if utm:
         referrer["utm"] = utm
-    pledge_url = f"{public_url.rstrip('/')}/pledge/{pledge.slug}"
+    pledge_url = public_url.rstrip("/") + pledge.page_path
     return {
         "type": "signature.created",
         "timestamp": iso_utc(now),

@@ -32,7 +32,7 @@ def context(services: Services, embedding: Embedding, total: int, **extra: objec
     Keep `page_key` in step: it must hold everything this shows but the count itself.
     """
     pledge = embedding.pledge
-    share_url = f"{services.settings.public_url}/pledge/{pledge.slug}"
+    share_url = services.settings.public_url + pledge.page_path
     if embedding.partner_token:
         share_url += "?" + urlencode({"token": embedding.partner_token})
     extra.update(
@@ -43,7 +43,7 @@ def context(services: Services, embedding: Embedding, total: int, **extra: objec
         parent_origin=embedding.parent_origin,
         one_signer=total == 1,
         share_url=share_url,
-        privacy_url=pledge.privacy_url or f"/pledge/{pledge.slug}/privacy",
+        privacy_url=pledge.privacy_link,
     )
     extra.update(count_fields(total, extra.get("goal", pledge.goal)))
     return extra
