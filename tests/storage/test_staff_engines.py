@@ -440,6 +440,8 @@ def test_the_copy_table_list_names_every_column_of_both_engines(store_url: str) 
     schema = asyncio.run(columns())
     schema.pop("schema_migrations", None)
     schema.pop("sqlite_sequence", None)
+    # The SQLite engine's own bookkeeping (how far its kept counts are folded), set by a copy.
+    schema.pop("kept_counts_folded", None)
     assert {table: {name for name, _ in kinds} for table, kinds in TABLES.items()} == schema
     assert list(TABLES)[:3] == ["pledges", "partners", "signatures"]
 

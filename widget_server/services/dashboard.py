@@ -1,8 +1,9 @@
 """What the staff dashboard and a partner's own report show, read from the kept counts only.
 
-Every figure comes from counts kept in the same transaction as the signatures (per pledge,
-partner, day, hour, minute, occupation and source), so a page costs the same at a million
-signatures as at ten; the per-partner numbers are `reports.stats`'s (`widget-server stats`).
+Every figure comes from kept counts (per pledge, partner, day, hour, minute, occupation and
+source), exact whenever the Store hands them out (moved in the signing transaction, or on SQLite
+folded in from the rows before the read), so a page costs the same at a million signatures as at
+ten; the per-partner numbers are `reports.stats`'s (`widget-server stats`).
 """
 
 from __future__ import annotations

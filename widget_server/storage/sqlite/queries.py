@@ -193,8 +193,9 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature], c
     """Insert a batch in one transaction; a duplicate (pledge, email) is skipped, not an error.
 
     Synchronous on purpose: the writer runs the whole transaction in its own thread in one
-    step, so a batch costs one hop from the event loop, not one per statement. Counts move in
-    the same transaction as the rows; with `synchronous=FULL` the COMMIT returns once the
+    step, so a batch costs one hop from the event loop, not one per statement. The public
+    counts move in the same transaction as the rows (the staff area's are folded in after it,
+    fold_kept_counts); with `synchronous=FULL` the COMMIT returns once the
     WAL is on disk. Pending signatures (NewSignature.pending) go to pending_signatures instead,
     each new one or re-send with a "confirm" message (insert_pending).
     """
@@ -218,14 +219,15 @@ def insert_signatures(conn: sqlite3.Connection, batch: Sequence[NewSignature], c
 def insert_counted(
     conn: sqlite3.Connection, batch: Sequence[NewSignature], pledge_ids: Iterable[int], now: str | None = None
 ) -> BatchResult:
-    """Insert signatures that count, inside the caller's transaction, with every kept count and
-    the webhooks of those who consented to their partner's contact: the one way a signature is
-    counted, whether it comes from a batch or from a confirmation. `pledge_ids`: the pledges
-    whose totals the result reports (those of the batch, with or without a new row); `now`: when
-    the webhooks are queued (None: as each signature was signed, which is now for a batch)."""
+    """Insert signatures that count, inside the caller's transaction, with the counts the public
+    reads (pledge, partner, day, organisation) and the webhooks of those who consented to their
+    partner's contact: the one way a signature is counted, whether it comes from a batch or from
+    a confirmation. The staff area's kept counts are folded in after the commit
+    (fold_kept_counts). `pledge_ids`: the pledges whose totals the result reports (those of the
+    batch, with or without a new row); `now`: when the webhooks are queued (None: as each
+    signature was signed, which is now for a batch)."""
     inserted: list[tuple[int, str, int | None, str]] = []
     organisations: list[tuple[int, str, str]] = []
-    counted: list[tuple[object, ...]] = []
     consented: list[tuple[int, int, str]] = []  # (signature id, partner id, created_at)
     for start in range(0, len(batch), 100):
         chunk = batch[start : start + 100]
@@ -233,16 +235,14 @@ def insert_counted(
             f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
             + ", ".join([_SIGNATURE_PLACEHOLDERS] * len(chunk))
             + " ON CONFLICT (pledge_id, email) DO NOTHING"
-            " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at, id, "
-            + _COUNTED_COLUMNS
+            " RETURNING pledge_id, email, partner_id, substr(created_at, 1, 10), organisation, created_at, id,"
+            " opt_in_partner"
         )
         params = [value for sig in chunk for value in _signature_values(sig)]
         new_rows = conn.execute(sql, params).fetchall()
         inserted.extend(tuple(row[:4]) for row in new_rows)
         organisations.extend((row[0], row[4], row[5]) for row in new_rows if row[4])
-        counted.extend(tuple(row[7:]) for row in new_rows)
-        # _COUNTED_COLUMNS' opt_in_partner is row[12]
-        consented.extend((row[6], row[2], row[5]) for row in new_rows if row[2] and row[12])
+        consented.extend((row[6], row[2], row[5]) for row in new_rows if row[2] and row[7])
 
     per_pledge = Counter(pledge_id for pledge_id, _, _, _ in inserted)
     per_partner = Counter(partner_id for _, _, partner_id, _ in inserted if partner_id)
@@ -280,8 +280,6 @@ def insert_counted(
             " SET signatures = signatures + 1",
             organisations,
         )
-    for sql, changes in _kept_count_changes(counted, +1):
-        conn.executemany(sql, changes)
     # Known from the partner rows just updated: a batch without a webhook to queue adds no statement.
     webhooks = [
         (sig_id, partner_id, now or at, now or at) for sig_id, partner_id, at in consented if partner_id in hooked
@@ -617,8 +615,17 @@ async def remove_signatures(
             "UPDATE organisations SET signatures = signatures - ? WHERE pledge_id = ? AND name_key = lower(?)",
             [(n, *key) for key, n in per_org.items()],
         )
-        for sql, rows in _kept_count_changes([row[4:] for row in erased], -1):
+        # Only signatures already folded are in the staff area's kept counts; the rest never will
+        # be. A removal of the highest ids takes the mark down with them, so that the ids SQLite
+        # hands out again are folded when they come.
+        async with conn.execute("SELECT signature_id FROM kept_counts_folded") as cursor:
+            (mark,) = await cursor.fetchone() or (0,)
+        for sql, rows in _kept_count_decrements([row[5:] for row in removed if row[0] <= mark]):
             await conn.executemany(sql, rows)
+        await conn.execute(
+            "UPDATE kept_counts_folded"
+            " SET signature_id = min(signature_id, (SELECT COALESCE(MAX(id), 0) FROM signatures))"
+        )
         # A name that nobody stands behind any more is personal data too: forget it.
         await conn.execute("DELETE FROM organisations WHERE signatures <= 0")
         await conn.execute("DELETE FROM signature_days WHERE count <= 0")
@@ -687,6 +694,9 @@ async def write_rows(conn: aiosqlite.Connection, table: str, rows: Sequence[dict
     sql = f"INSERT INTO {table} ({', '.join(n for n, _ in columns)}) VALUES ({', '.join('?' * len(columns))})"
     async with transaction(conn):
         await conn.executemany(sql, [tuple(_stored(kind, row[name]) for name, kind in columns) for row in rows])
+        if table == "signatures":
+            # The kept counts are copied as they stand at the source, where they are complete.
+            await conn.execute(MARK_ALL_FOLDED)
 
 
 async def finish_copy(conn: aiosqlite.Connection) -> None:
@@ -709,40 +719,82 @@ async def finish_copy(conn: aiosqlite.Connection) -> None:
 
 # The staff area's kept counts ---------------------------------------------------------------
 
-# What a signature contributes to the staff area's kept counts, as INSERT … RETURNING and
-# DELETE … RETURNING give it back: (pledge_id, partner_id, created_at, occupation,
-# opt_in_updates, opt_in_partner, *ATTRIBUTION_PARAMS).
+# The signature columns a removal gives back (DELETE … RETURNING) to take a signature out of the
+# staff area's kept counts: (pledge_id, partner_id, created_at, occupation, opt_in_updates,
+# opt_in_partner, *ATTRIBUTION_PARAMS).
 _COUNTED_COLUMNS = "pledge_id, partner_id, created_at, occupation, opt_in_updates, opt_in_partner, " + ", ".join(
     ATTRIBUTION_PARAMS
 )
 
-_UPSERTS = (
-    "INSERT INTO signature_hours (pledge_id, hour, partner_id, count) VALUES (?, ?, ?, ?)"
+_TAG_COLUMNS = ", ".join(ATTRIBUTION_PARAMS)
+_FOLDED_ROWS = "FROM signatures WHERE id > :after AND id <= :upto"
+#: Adds the signatures with ids in (:after, :upto] to the staff area's kept counts, aggregated by
+#: SQLite itself; the keys are those of migration 0003 (occupation: lower(trim(x)), which is
+#: store.occupation_key).
+_FOLD = (
+    "INSERT INTO signature_hours (pledge_id, hour, partner_id, count) SELECT pledge_id, substr(created_at, 1, 13),"
+    f" COALESCE(partner_id, 0), COUNT(*) {_FOLDED_ROWS} GROUP BY 1, 2, 3"
     " ON CONFLICT (pledge_id, hour, partner_id) DO UPDATE SET count = count + excluded.count",
-    "INSERT INTO signature_minutes (pledge_id, minute, count) VALUES (?, ?, ?)"
-    " ON CONFLICT (pledge_id, minute) DO UPDATE SET count = count + excluded.count",
-    "INSERT INTO signature_occupations (pledge_id, partner_id, occupation, count) VALUES (?, ?, ?, ?)"
+    "INSERT INTO signature_minutes (pledge_id, minute, count) SELECT pledge_id, substr(created_at, 1, 16), COUNT(*)"
+    f" {_FOLDED_ROWS} GROUP BY 1, 2 ON CONFLICT (pledge_id, minute) DO UPDATE SET count = count + excluded.count",
+    "INSERT INTO signature_occupations (pledge_id, partner_id, occupation, count) SELECT pledge_id,"
+    f" COALESCE(partner_id, 0), lower(trim(occupation)), COUNT(*) {_FOLDED_ROWS} GROUP BY 1, 2, 3"
     " ON CONFLICT (pledge_id, partner_id, occupation) DO UPDATE SET count = count + excluded.count",
-    "INSERT INTO signature_sources (pledge_id, partner_id, "
-    + ", ".join(ATTRIBUTION_PARAMS)
-    + ", count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pledge_id, partner_id, "
-    + ", ".join(ATTRIBUTION_PARAMS)
-    + ") DO UPDATE SET count = count + excluded.count",
+    f"INSERT INTO signature_sources (pledge_id, partner_id, {_TAG_COLUMNS}, count)"
+    f" SELECT pledge_id, COALESCE(partner_id, 0), {_TAG_COLUMNS}, COUNT(*) {_FOLDED_ROWS}"
+    f" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ON CONFLICT (pledge_id, partner_id, {_TAG_COLUMNS})"
+    " DO UPDATE SET count = count + excluded.count",
+    "INSERT INTO partner_totals (pledge_id, partner_id, signatures, opt_in_updates, opt_in_partner, first_at, last_at)"
+    " SELECT pledge_id, COALESCE(partner_id, 0), COUNT(*), SUM(opt_in_updates != 0), SUM(opt_in_partner != 0),"
+    f" MIN(created_at), MAX(created_at) {_FOLDED_ROWS} GROUP BY 1, 2"
+    " ON CONFLICT (pledge_id, partner_id) DO UPDATE SET"
+    " signatures = signatures + excluded.signatures,"
+    " opt_in_updates = opt_in_updates + excluded.opt_in_updates,"
+    " opt_in_partner = opt_in_partner + excluded.opt_in_partner,"
+    " first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
 )
+FOLD_STATE = "SELECT signature_id, (SELECT COALESCE(MAX(id), 0) FROM signatures) FROM kept_counts_folded"
+#: After bulk writes that rebuilt every kept count from the rows (REBUILD_KEPT_COUNTS, a copy):
+#: every signature is folded.
+MARK_ALL_FOLDED = "UPDATE kept_counts_folded SET signature_id = (SELECT COALESCE(MAX(id), 0) FROM signatures)"
+
+
+def fold_kept_counts(conn: sqlite3.Connection) -> None:
+    """Fold the signatures committed since the last fold into the staff area's kept counts, and
+    move the mark past them, in one transaction.
+
+    The signing commit leaves these five tables alone (it writes fewer pages, and SQLite does the
+    adding up once for many batches); every read of them folds first (store.SQLiteStore), and the
+    store folds every FOLD_SECONDS while signatures arrive. Nothing to fold costs one read and
+    no lock. The counts can be rebuilt from the rows, so this transaction needs no flush of its
+    own: a crash that loses it loses the mark with it, and the rows are folded again.
+    """
+    mark, top = conn.execute(FOLD_STATE).fetchone()
+    if top <= mark:
+        return
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        mark, top = conn.execute(FOLD_STATE).fetchone()  # again, inside the write lock
+        if top > mark:
+            for sql in _FOLD:
+                conn.execute(sql, {"after": mark, "upto": top})
+            conn.execute("UPDATE kept_counts_folded SET signature_id = ?", (top,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA synchronous = FULL")
+
+
 _DECREMENTS = (
     "UPDATE signature_hours SET count = count + ? WHERE pledge_id = ? AND hour = ? AND partner_id = ?",
     "UPDATE signature_minutes SET count = count + ? WHERE pledge_id = ? AND minute = ?",
     "UPDATE signature_occupations SET count = count + ? WHERE pledge_id = ? AND partner_id = ? AND occupation = ?",
     "UPDATE signature_sources SET count = count + ? WHERE pledge_id = ? AND partner_id = ? AND "
     + " AND ".join(f"{key} = ?" for key in ATTRIBUTION_PARAMS),
-)
-_TOTALS_UPSERT = (
-    "INSERT INTO partner_totals (pledge_id, partner_id, signatures, opt_in_updates, opt_in_partner, first_at, last_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pledge_id, partner_id) DO UPDATE SET"
-    " signatures = signatures + excluded.signatures,"
-    " opt_in_updates = opt_in_updates + excluded.opt_in_updates,"
-    " opt_in_partner = opt_in_partner + excluded.opt_in_partner,"
-    " first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)"
 )
 _TOTALS_DECREMENT = (
     "UPDATE partner_totals SET signatures = signatures + ?, opt_in_updates = opt_in_updates + ?,"
@@ -763,14 +815,14 @@ _REFRESH_FIRST_LAST = (
 )
 
 
-def _kept_count_changes(rows: Sequence[Sequence[object]], sign: int) -> list[tuple[str, list[tuple[object, ...]]]]:
-    """The statements (and their parameter rows) that move the staff area's kept counts by
-    `sign` (+1 inserted, -1 removed) for `rows` in _COUNTED_COLUMNS order."""
+def _kept_count_decrements(rows: Sequence[Sequence[object]]) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """The statements (and their parameter rows) that take `rows` (folded signatures, in
+    _COUNTED_COLUMNS order) out of the staff area's kept counts."""
     hours: Counter[tuple[object, ...]] = Counter()
     minutes: Counter[tuple[object, ...]] = Counter()
     occupations: Counter[tuple[object, ...]] = Counter()
     sources: Counter[tuple[object, ...]] = Counter()
-    totals: dict[tuple[object, object], list[Any]] = {}
+    totals: Counter[tuple[object, ...]] = Counter()
     for pledge_id, partner_id, created_at, occupation, updates, partner_opt_in, *tags in rows:
         partner = partner_id or DIRECT
         at = str(created_at)
@@ -778,27 +830,24 @@ def _kept_count_changes(rows: Sequence[Sequence[object]], sign: int) -> list[tup
         minutes[(pledge_id, at[:16])] += 1
         occupations[(pledge_id, partner, occupation_key(str(occupation)))] += 1
         sources[(pledge_id, partner, *tags)] += 1
-        kept = totals.setdefault((pledge_id, partner), [0, 0, 0, at, at])
-        kept[0] += 1
-        kept[1] += 1 if updates else 0
-        kept[2] += 1 if partner_opt_in else 0
-        kept[3], kept[4] = min(kept[3], at), max(kept[4], at)
+        totals[(pledge_id, partner, "signatures")] += 1
+        totals[(pledge_id, partner, "updates")] += 1 if updates else 0
+        totals[(pledge_id, partner, "partner")] += 1 if partner_opt_in else 0
     if not rows:
         return []
-    if sign > 0:
-        return [
-            (_UPSERTS[0], [(*key, n) for key, n in hours.items()]),
-            (_UPSERTS[1], [(*key, n) for key, n in minutes.items()]),
-            (_UPSERTS[2], [(*key, n) for key, n in occupations.items()]),
-            (_UPSERTS[3], [(*key, n) for key, n in sources.items()]),
-            (_TOTALS_UPSERT, [(*key, *kept) for key, kept in totals.items()]),
-        ]
+    pairs = {(pledge_id, partner) for pledge_id, partner, _ in totals}
     return [
         (_DECREMENTS[0], [(-n, *key) for key, n in hours.items()]),
         (_DECREMENTS[1], [(-n, *key) for key, n in minutes.items()]),
         (_DECREMENTS[2], [(-n, *key) for key, n in occupations.items()]),
         (_DECREMENTS[3], [(-n, *key) for key, n in sources.items()]),
-        (_TOTALS_DECREMENT, [(-k[0], -k[1], -k[2], *key) for key, k in totals.items()]),
+        (
+            _TOTALS_DECREMENT,
+            [
+                (-totals[(*pair, "signatures")], -totals[(*pair, "updates")], -totals[(*pair, "partner")], *pair)
+                for pair in pairs
+            ],
+        ),
     ]
 
 

@@ -86,6 +86,10 @@ def _one_writer(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coro
 # How long an erasure waits for readers of an older snapshot before saying the old copy remains.
 SCRUB_WAIT_SECONDS = 5.0
 
+#: While signatures arrive, the staff area's kept counts are folded in from the rows at most this
+#: often (queries.fold_kept_counts); every read of them folds first, so they are never behind.
+FOLD_SECONDS = 1.0
+
 
 class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
@@ -96,6 +100,8 @@ class SQLiteStore(Store):
         # Opened on the first batch: a CLI command that only reads never starts the thread.
         self._write_conn: sqlite3.Connection | None = None
         self._write_thread: ThreadPoolExecutor | None = None
+        self._folding: asyncio.Task[None] | None = None
+        self._folded_at = 0.0  # loop.time() of the last fold started after a batch
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -111,6 +117,9 @@ class SQLiteStore(Store):
             raise ConfigError(messages.NOT_A_DATABASE.format(path=self.path, problem=exc)) from None
 
     async def close(self) -> None:
+        if self._folding is not None:
+            await asyncio.gather(self._folding, return_exceptions=True)
+            self._folding = None
         if self._write_thread is not None:
             self._write_thread.shutdown(wait=True)
             self._write_thread = None
@@ -212,7 +221,27 @@ class SQLiteStore(Store):
             raise Unavailable(messages.DATABASE_PROBLEM.format(problem=exc)) from exc
 
     async def write_signatures(self, batch: Sequence[NewSignature], *, confirm_sends: int = 3) -> BatchResult:
-        return await self._on_writer_thread(queries.insert_signatures, batch, confirm_sends)
+        result = await self._on_writer_thread(queries.insert_signatures, batch, confirm_sends)
+        now = asyncio.get_running_loop().time()
+        if now - self._folded_at >= FOLD_SECONDS and (self._folding is None or self._folding.done()):
+            # Queued behind this batch on the writer's thread; no answer waits for it.
+            self._folded_at = now
+            self._folding = asyncio.create_task(self._fold_quietly(), name="fold-kept-counts")
+        return result
+
+    async def _fold(self) -> None:
+        """Bring the staff area's kept counts up to the last committed signature, on the writer's
+        thread (where batches commit); with nothing to fold, one read and no thread started."""
+        async with self.conn.execute(queries.FOLD_STATE) as cursor:
+            mark, top = await cursor.fetchone() or (0, 0)
+        if top > mark:
+            await self._on_writer_thread(queries.fold_kept_counts)
+
+    async def _fold_quietly(self) -> None:
+        try:
+            await self._fold()
+        except (Unavailable, sqlite3.Error) as exc:  # folded again by the next batch or read
+            log.warning("could not fold the staff counts: %s", exc)
 
     @_translated
     async def counts(self, pledge_id: int) -> tuple[int, dict[int, int]]:
@@ -251,6 +280,7 @@ class SQLiteStore(Store):
 
     @_translated
     async def integrity(self) -> list[str]:
+        await self._fold()
         return await queries.integrity(self.conn)
 
     @_translated
@@ -259,6 +289,7 @@ class SQLiteStore(Store):
 
     @contextlib.asynccontextmanager
     async def read_table(self, table: str) -> AsyncIterator[AsyncIterator[list[dict[str, object]]]]:
+        await self._fold()
         chunks = queries.read_table(self.conn, table)
         try:
             yield _translated_rows(chunks)
@@ -333,22 +364,27 @@ class SQLiteStore(Store):
 
     @_translated
     async def hour_counts(self, pledge_id: int, since_hour: str) -> list[HourCount]:
+        await self._fold()
         return await queries.hour_counts(self.conn, pledge_id, since_hour)
 
     @_translated
     async def minute_counts(self, pledge_id: int, since_minute: str) -> list[MinuteCount]:
+        await self._fold()
         return await queries.minute_counts(self.conn, pledge_id, since_minute)
 
     @_translated
     async def partner_totals(self, pledge_id: int) -> list[PartnerTotals]:
+        await self._fold()
         return await queries.partner_totals(self.conn, pledge_id)
 
     @_translated
     async def occupation_counts(self, pledge_id: int, partner_id: int | None = None) -> list[OccupationCount]:
+        await self._fold()
         return await queries.occupation_counts(self.conn, pledge_id, partner_id)
 
     @_translated
     async def source_counts(self, pledge_id: int) -> list[SourceCount]:
+        await self._fold()
         return await queries.source_counts(self.conn, pledge_id)
 
     @contextlib.asynccontextmanager
