@@ -24,10 +24,16 @@ from widget_server.storage.store import PartnerTotals, Store
 KEPT = ("signature_hours", "signature_minutes", "signature_occupations", "signature_sources", "partner_totals")
 
 
-def signature(email: str, at: str = "2026-11-30T10:15:00.000Z", **fields: object) -> NewSignature:
+def signature(email: str, at: str = "2026-11-30T10:15:00.000Z", opt_in_updates: bool = False) -> NewSignature:
     return NewSignature(
-        pledge_id=1, partner_id=None, email=email, name="Ana", occupation=" Nurse", created_at=at, **fields
-    )  # type: ignore[arg-type]
+        pledge_id=1,
+        partner_id=None,
+        email=email,
+        name="Ana",
+        occupation=" Nurse",
+        opt_in_updates=opt_in_updates,
+        created_at=at,
+    )
 
 
 def url(path: Path) -> str:

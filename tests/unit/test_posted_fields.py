@@ -5,6 +5,7 @@ POST handler's docstring claims and this checks as a property over random and ma
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import example, given, settings
@@ -96,3 +97,18 @@ def test_the_same_fields_as_starlettes_parser_for_any_body(body: bytes) -> None:
 def test_the_field_cap_is_starlettes(count: int) -> None:
     body = b"&".join(b"f%d=x" % n for n in range(count))
     assert (ours(body) is None) == (starlettes(body) is None) == (count > MAX_FIELDS)
+
+
+def standard_librarys(body: bytes) -> dict[str, str] | None:
+    """What `urlencoded_fields` was: `parse_qsl` over the body read as Latin-1, capped after."""
+    fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    return None if len(fields) > MAX_FIELDS else dict(fields)
+
+
+@settings(max_examples=1000, deadline=None, database=None)
+@given(st.one_of(BODIES, st.text(max_size=80).map(lambda text: text.encode("utf-8", "surrogatepass"))))
+@example(b"name=Bench+Signer&occupation=nurse&email=r0-1-2%40example.org&form_token=abc.def")
+@example(b"name=%C3%A9%e9+%ZZ%&email=\xc3\xa9%41&=&a&a=")
+@example(b"%2B+%2b=%3D%26&b=%E2%80%AF%F0%9F")
+def test_the_same_fields_as_the_standard_librarys_parse_qsl(body: bytes) -> None:
+    assert ours(body) == standard_librarys(body)

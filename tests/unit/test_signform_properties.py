@@ -4,12 +4,13 @@ taken, and one mailbox has one spelling whatever way it was typed."""
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from widget_server.core.origins import _ascii_domain_slowly, ascii_domain
-from widget_server.core.signform import _canonical_email, clean_text, email_problem, normalise_email
+from widget_server.core.signform import SignForm, _canonical_email, clean_text, email_problem, normalise_email
 
 # Examples are generated afresh each run and none is saved to disk.
 PROPERTY = settings(max_examples=500, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,8 +32,16 @@ email = st.tuples(printable, st.sampled_from(["@", "@@", ""]), domain).map("".jo
 @example("xn---bbk.example")
 @example("a" * 63 + ".example")
 @example("a" * 64 + ".example")
+@example("a." * 126 + "ab")
+@example("example.org\n")
+@example("0\n")
 def test_the_ascii_short_cut_of_domains_gives_the_slow_paths_answer(name: str) -> None:
     assert ascii_domain(name) == _ascii_domain_slowly(name)
+
+
+def test_a_final_newline_is_not_part_of_a_host_name() -> None:
+    assert ascii_domain("example.org\n") is None
+    assert ascii_domain("example.org") == "example.org"
 
 
 @PROPERTY
@@ -73,3 +82,54 @@ def test_every_spelling_of_one_mailbox_normalises_to_one_accepted_address() -> N
     spelled = {normalise_email(text) for text in SPELLINGS_OF_ONE_MAILBOX}
     assert spelled == {"ana@bücher.example"}
     assert email_problem("ana@bücher.example") is None
+
+
+def test_cleaning_twice_is_not_always_cleaning_once() -> None:
+    # Removing a zero-width space can bring a letter and its accent together, which NFC then
+    # composes: so `validate` normalises the text it cleaned once, never a second cleaning.
+    typed = "ana@be\u200b\u0301.example"
+    assert clean_text(clean_text(typed)) != clean_text(typed)
+
+
+@PROPERTY
+@given(st.one_of(email, st.text(max_size=60)))
+@example("ana@be\u200b\u0301.example")
+@example("  Ana@XN--BCHER-KVA.Example ")
+def test_a_valid_form_keeps_the_email_normalise_email_gives(text: str) -> None:
+    form = SignForm(name="Ana", email=text)
+    if form.validate():
+        assert form.email == normalise_email(text)
+    else:
+        assert form.email == clean_text(text)
+
+
+def from_post_field_by_field(data: Mapping[str, object]) -> SignForm:
+    """`SignForm.from_post` as it read each field through a helper."""
+
+    def text(key: str) -> str:
+        value = data.get(key, "")
+        return value if isinstance(value, str) else ""
+
+    return SignForm(
+        name=text("name"),
+        email=text("email"),
+        occupation=text("occupation"),
+        organisation=text("organisation"),
+        opt_in_updates=text("opt_in_updates") == "yes",
+        opt_in_partner=text("opt_in_partner") == "yes",
+        honeypot=text("website"),
+        form_token=text("form_token"),
+    )
+
+
+FIELD_NAMES = ["name", "email", "occupation", "organisation", "opt_in_updates", "opt_in_partner", "website"]
+POSTS = st.dictionaries(
+    st.sampled_from([*FIELD_NAMES, "form_token", "other"]),
+    st.one_of(st.sampled_from(["", "yes", "no", "Yes", " yes"]), printable, st.none(), st.integers()),
+)
+
+
+@PROPERTY
+@given(POSTS)
+def test_from_post_reads_every_field_as_reading_them_one_by_one_did(data: dict[str, object]) -> None:
+    assert SignForm.from_post(data) == from_post_field_by_field(data)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ import idna
 from widget_server.errors import Invalid
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")  # \Z: "$" would let a final newline through
 _MAX_DOMAIN = 253  # octets of the ASCII form, without a final dot (RFC 1035)
 
 
@@ -41,8 +41,12 @@ def ascii_domain(name: str) -> str | None:
         # UTS #46 maps ASCII only by lower-casing it, and no label here is an A-label: the slow
         # path's answer, without it (tests/unit/test_signform_properties.py).
         host = name.lower()
-        labels_ok = all(_LABEL.match(label) for label in host.split("."))
-        return host if labels_ok and len(host) <= _MAX_DOMAIN else None
+        if len(host) > _MAX_DOMAIN:
+            return None
+        for label in host.split("."):
+            if not _LABEL.match(label):
+                return None
+        return host
     return _ascii_domain_slowly(name)
 
 

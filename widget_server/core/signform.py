@@ -17,6 +17,8 @@ from widget_server.core.origins import ascii_domain, unicode_domain
 MAX_LENGTHS = {"name": 120, "email": 254, "occupation": 100, "organisation": 150}
 ATTRIBUTION_MAX = 100
 HONEYPOT = "website"
+# The posted fields `SignForm.from_post` reads, in the order it unpacks them.
+_POSTED = ("name", "email", "occupation", "organisation", "opt_in_updates", "opt_in_partner", HONEYPOT, "form_token")
 
 # Bidirectional overrides and isolates can make a name display as something else in staff pages.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
@@ -69,7 +71,11 @@ def normalise_email(value: str) -> str:
 
     A domain that does not map is left as typed (lower case), and `email_problem` refuses it.
     """
-    value = clean_text(value)
+    return _normalised(clean_text(value))
+
+
+def _normalised(value: str) -> str:
+    """`normalise_email` for text `clean_text` already gave (cleaning twice is not always cleaning once)."""
     if value.isascii() and "xn--" not in value.lower():
         # An ASCII domain maps only by lower-casing, and ASCII holds no ignorable character; only
         # an A-label would be spelled differently (as its U-label). The slow path's answer, for
@@ -142,26 +148,27 @@ class SignForm:
 
     @classmethod
     def from_post(cls, data: Mapping[str, str]) -> SignForm:
-        def text(key: str) -> str:
-            value = data.get(key, "")
-            return value if isinstance(value, str) else ""
-
+        # Each posted field as text ("" when missing or not text), read in one comprehension
+        # rather than by a helper called once per field.
+        name, email, occupation, organisation, updates, partner, honeypot, token = [
+            value if isinstance(value := data.get(key, ""), str) else "" for key in _POSTED
+        ]
         return cls(
-            name=text("name"),
-            email=text("email"),
-            occupation=text("occupation"),
-            organisation=text("organisation"),
-            opt_in_updates=text("opt_in_updates") == "yes",
-            opt_in_partner=text("opt_in_partner") == "yes",
-            honeypot=text(HONEYPOT),
-            form_token=text("form_token"),
+            name=name,
+            email=email,
+            occupation=occupation,
+            organisation=organisation,
+            opt_in_updates=updates == "yes",
+            opt_in_partner=partner == "yes",
+            honeypot=honeypot,
+            form_token=token,
         )
 
     def validate(self) -> bool:
         """Normalise every field in place and collect per-field messages; True when valid."""
         self.name = clean_text(self.name)
         typed_email = clean_text(self.email)
-        self.email = normalise_email(self.email)
+        self.email = _normalised(typed_email)  # normalise_email(self.email), cleaned once
         self.occupation = clean_text(self.occupation)
         self.organisation = clean_text(self.organisation)
         errors: dict[str, str] = {}

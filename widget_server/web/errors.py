@@ -67,8 +67,15 @@ def status_of(exc: WidgetError) -> int:
 
 
 def wants_json(request: Request) -> bool:
-    # scope["path"] is request.url.path without building a whole URL object per request.
-    return request.scope["path"].startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    # scope["path"] is request.url.path without building a whole URL object per request, and the
+    # first Accept header, read from the scope, is request.headers["accept"] without a Headers.
+    scope = request.scope
+    if scope["path"].startswith("/api/"):
+        return True
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"application/json" in value
+    return False
 
 
 async def widget_error(request: Request, exc: Exception) -> Response:

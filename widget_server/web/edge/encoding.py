@@ -55,14 +55,13 @@ def _allows_gzip(value: bytes) -> bool:
 
 def compressible(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """Whether an answer with these headers is a page or JSON, not yet encoded, of MIN_BYTES or more."""
-    kind = length = None
-    for name, value in headers:
-        if name == b"content-type":
-            kind = value
-        elif name == b"content-length":
-            length = value
-        elif name == b"content-encoding":
-            return False
+    # Asked of every answer. A dict keeps the last of a repeated name, as reading them in order
+    # would, and is built without a Python loop (tests/unit/test_edge_encoding.py).
+    found = dict(headers)
+    if b"content-encoding" in found:
+        return False
+    kind = found.get(b"content-type")
+    length = found.get(b"content-length")
     return kind is not None and kind.startswith(_TYPES) and length is not None and int(length) >= MIN_BYTES
 
 

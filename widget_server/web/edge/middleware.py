@@ -46,7 +46,6 @@ class EdgeMiddleware:
         # A refusal is answered by the app's error handler, so the 413 looks like every other error.
         receive = limited_receive(scope, receive, self.max_bytes)
         added = self.security.added
-        gzip_ok = scope["method"] != "HEAD" and gzip_accepted(scope["headers"])
         status = 0
         held: Message | None = None
 
@@ -58,8 +57,10 @@ class EdgeMiddleware:
                 extra = added(headers, https)
                 if extra:
                     headers = message["headers"] = [*headers, *extra]
+                # Whether the client takes gzip matters only for an answer worth compressing,
+                # so most answers (small JSON, redirects, stored gzipped assets) never look for it.
                 if compressible(headers):
-                    if gzip_ok:
+                    if scope["method"] != "HEAD" and gzip_accepted(scope["headers"]):
                         held = message  # sent with the body, once its encoding is known
                         return
                     message["headers"] = [*headers, (b"vary", b"accept-encoding")]
