@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.types import Message
+from starlette.types import Message, Scope
 
 from widget_server.memo import BoundedMemo
 from widget_server.web.fast.compressed import MIN_BYTES, gzipped
@@ -30,6 +30,13 @@ def gzip_accepted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
                 answer = _accepts.put(value, _allows_gzip(value))
             return answer
     return False
+
+
+def gzip_wanted(scope: Scope) -> bool:
+    """Whether a compressible answer to this request goes out gzipped: not to HEAD, and only to
+    a client that takes gzip. The edge decides by this, and a kept page filled for an answer that
+    cannot be gzipped need carry nothing for it (`web.fast.compressed`)."""
+    return scope["method"] != "HEAD" and gzip_accepted(scope["headers"])
 
 
 def _allows_gzip(value: bytes) -> bool:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from widget_server import logs
 from widget_server.web.edge.bodylimit import limited_receive
-from widget_server.web.edge.encoding import compressible, gzip_accepted, with_gzip
+from widget_server.web.edge.encoding import compressible, gzip_wanted, with_gzip
 from widget_server.web.edge.headers import SecurityHeaders, server_error
 from widget_server.web.edge.proxies import TrustedProxies
 
@@ -60,7 +60,7 @@ class EdgeMiddleware:
                 # Whether the client takes gzip matters only for an answer worth compressing,
                 # so most answers (small JSON, redirects, stored gzipped assets) never look for it.
                 if compressible(headers):
-                    if scope["method"] != "HEAD" and gzip_accepted(scope["headers"]):
+                    if gzip_wanted(scope):
                         held = message  # sent with the body, once its encoding is known
                         return
                     message["headers"] = [*headers, (b"vary", b"accept-encoding")]

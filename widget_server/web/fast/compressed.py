@@ -53,7 +53,7 @@ class FilledPage(bytes):
     """A kept page with its slots filled: plain bytes that also know how to gzip themselves cheaply."""
 
     page: CompressiblePage
-    values: list[bytes]
+    values: tuple[bytes, ...]
 
     def gzipped(self) -> bytes:
         page = self.page
@@ -81,27 +81,30 @@ class CompressiblePage:
 
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.last: tuple[list[bytes], bytes] | None = None
+        self.last: tuple[tuple[bytes, ...], bytes] | None = None
         last = len(page.pieces) - 1
         self.deflated = tuple(_deflated(piece, i == last) for i, piece in enumerate(page.pieces))
 
-    def fill(self, values: Mapping[str, str]) -> FilledPage:
-        """The page with its slots filled (as `Page.fill`), ready to be sent plain or gzipped."""
-        encoded = [values[name].encode() for name in self.page.slots]
-        pieces = self.page.pieces
-        parts = [pieces[0]]
-        for value, piece in zip(encoded, pieces[1:], strict=True):
-            parts.append(value)
-            parts.append(piece)
-        filled = FilledPage(b"".join(parts))
+    def fill(self, values: Mapping[str, str], gzip_wanted: bool = True) -> bytes:
+        """The page with its slots filled (as `Page.fill`), ready to be sent plain or gzipped.
+
+        When the answer cannot go out gzipped (`gzip_wanted` False: the client takes no gzip),
+        the plain bytes: equal, and what gzipping them would need is never asked for.
+        """
+        page = self.page
+        if not gzip_wanted:
+            return page.fill(values)
+        encoded = page.values(values)
+        filled = FilledPage(page.join(encoded))
         filled.page = self
         filled.values = encoded
         return filled
 
 
 def _kept_size(key: Hashable, page: CompressiblePage) -> int:
-    # The plain pieces and the deflated ones, plus the key and the entry itself.
-    return 200 + len(repr(key)) + sum(map(len, page.page.pieces)) + sum(map(len, page.deflated))
+    # The plain pieces twice (the page keeps them joined as its format too) and the deflated
+    # ones, plus the key and the entry itself.
+    return 200 + len(repr(key)) + 2 * sum(map(len, page.page.pieces)) + sum(map(len, page.deflated))
 
 
 class CompressiblePageCache:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from widget_server.memo import BoundedMemo
@@ -33,20 +34,51 @@ def slot(name: str) -> str:
 class Page:
     pieces: tuple[bytes, ...]  # the text between the slots
     slots: tuple[str, ...]  # the slot after each piece but the last
+    # Worked out once per page: the pieces as one bytes format (a %b for each slot, any % in the
+    # text doubled) and a reader of the slots' values in order, so a fill is one formatting.
+    _format: bytes = field(init=False, repr=False, compare=False)
+    _read: Callable[[Mapping[str, str]], tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
-    def fill(self, values: Mapping[str, str]) -> bytes:
-        """The page with each slot replaced by its value (already escaped for where it goes)."""
-        parts = [self.pieces[0]]
-        for name, piece in zip(self.slots, self.pieces[1:], strict=True):
-            parts += (values[name].encode(), piece)
-        return b"".join(parts)
+    def __post_init__(self) -> None:
+        if len(self.pieces) != len(self.slots) + 1:
+            raise ValueError("a page has one piece more than slots")
+        object.__setattr__(self, "_format", b"%b".join(piece.replace(b"%", b"%%") for piece in self.pieces))
+        object.__setattr__(self, "_read", _reader(self.slots))
+
+    def values(self, values: Mapping[str, str]) -> tuple[bytes, ...]:
+        """Each slot's value, encoded, in the order the slots come."""
+        return tuple(map(str.encode, self._read(values)))
+
+    def join(self, encoded: tuple[bytes, ...]) -> bytes:
+        """The pieces with the slots' encoded values (`values`) between them."""
+        return self._format % encoded
+
+    def fill(self, values: Mapping[str, str], gzip_wanted: bool = True) -> bytes:
+        """The page with each slot replaced by its value (already escaped for where it goes).
+
+        `gzip_wanted` changes nothing here: a plain page carries nothing for gzip.
+        """
+        return self._format % tuple(map(str.encode, self._read(values)))
+
+
+def _reader(slots: tuple[str, ...]) -> Callable[[Mapping[str, str]], tuple[str, ...]]:
+    # itemgetter answers a tuple only for two names or more.
+    if len(slots) > 1:
+        return itemgetter(*slots)
+    if slots:
+        name = slots[0]
+        return lambda values: (values[name],)
+    return lambda values: ()
 
 
 class KeptPage(Protocol):
     """What a page cache hands back: a page that fills its slots (`Page`, or a page that can
     also be sent compressed)."""
 
-    def fill(self, values: Mapping[str, str]) -> bytes: ...
+    def fill(self, values: Mapping[str, str], gzip_wanted: bool = True) -> bytes:
+        """The page with its slots filled; `gzip_wanted` False when the answer cannot go out
+        gzipped (`web.edge.encoding.gzip_wanted`), so the bytes need carry nothing for it."""
+        ...
 
 
 class PageCache:

@@ -15,7 +15,7 @@ from widget_server.web.fast.queries import query_params
 from widget_server.web.fast.responses import Prebuilt, raw
 from widget_server.web.runtime import Services
 from widget_server.web.widget.embedding import embedding_for, token_partner
-from widget_server.web.widget.render import cached_page, context, count_fields, frame_html, page_key
+from widget_server.web.widget.render import cached_page, context, count_fields, fill, frame_html
 
 COUNT_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -87,5 +87,5 @@ async def counter_page(request: Request) -> Response:
     def badge() -> dict[str, object]:
         return context(services, embedding, total, goal=goal)
 
-    page = cached_page(request, "counter.html", page_key("counter.html", embedding, total, goal), badge)
-    return frame_html(page.fill(count_fields(total, goal)), embedding)
+    page = cached_page(request, "counter.html", embedding, total, badge, goal)
+    return frame_html(fill(request, page, count_fields(total, goal)), embedding)

@@ -13,7 +13,7 @@ from widget_server.web.fast.pagecache import slot
 from widget_server.web.fast.queries import query_params
 from widget_server.web.runtime import Services
 from widget_server.web.widget.embedding import embedding_for
-from widget_server.web.widget.render import cached_page, context, count_fields, frame_html, page_key
+from widget_server.web.widget.render import cached_page, context, count_fields, fill, frame_html
 
 
 async def embed_page(request: Request) -> Response:
@@ -48,5 +48,5 @@ async def embed_page(request: Request) -> Response:
     def blank_form() -> dict[str, object]:
         return context(services, embedding, total, form=SignForm(form_token=slot("form_token")), message="")
 
-    page = cached_page(request, "embed.html", page_key("embed.html", embedding, total), blank_form)
-    return frame_html(page.fill({"form_token": token, **count_fields(total, pledge.goal)}), embedding)
+    page = cached_page(request, "embed.html", embedding, total, blank_form)
+    return frame_html(fill(request, page, {"form_token": token, **count_fields(total, pledge.goal)}), embedding)

@@ -8,7 +8,7 @@ a page shows, so a kept page is used only where it shows the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from widget_server.core.attribution import Embedding
 from widget_server.memo import BoundedMemo
+from widget_server.web.edge.encoding import gzip_wanted
 from widget_server.web.edge.headers import csp, secured
 from widget_server.web.fast.pagecache import KeptPage, slot
 from widget_server.web.fast.responses import RawHeaders, html
@@ -79,6 +80,8 @@ def page_key(template: str, embedding: Embedding, total: int, *variant: Hashable
         pledge.goal,
         pledge.privacy_url,
         pledge.contact,
+        pledge.closed,  # the form or "closed"
+        pledge.optional_fields,  # which questions the form asks
         partner_id,
         partner_name,
         partner_origins,
@@ -92,14 +95,26 @@ def page_key(template: str, embedding: Embedding, total: int, *variant: Hashable
 
 
 def cached_page(
-    request: Request, template: str, key: tuple[Hashable, ...], make_context: Callable[[], dict[str, object]]
+    request: Request,
+    template: str,
+    embedding: Embedding,
+    total: int,
+    make_context: Callable[[], dict[str, object]],
+    *variant: Hashable,
 ) -> KeptPage:
-    """The page kept under `key` (`page_key`), rendered with the count as slots on first use."""
+    """The page kept under `page_key(template, embedding, total, *variant)`, rendered with the
+    count as slots on first use."""
 
     def render_with_slots() -> str:
         return render(request, template, {**make_context(), **COUNT_SLOTS})
 
-    return request.app.state.page_cache.get(key, render_with_slots)  # type: ignore[no-any-return]
+    page: KeptPage = request.app.state.page_cache.get(page_key(template, embedding, total, *variant), render_with_slots)
+    return page
+
+
+def fill(request: Request, page: KeptPage, values: Mapping[str, str]) -> bytes:
+    """`page` with its slots filled, carrying what gzip needs only if the answer can be gzipped."""
+    return page.fill(values, gzip_wanted(request.scope))
 
 
 def render(request: Request, template: str, values: dict[str, object]) -> str:

@@ -21,8 +21,8 @@ from widget_server.web.widget.render import (
     cached_page,
     context,
     count_fields,
+    fill,
     frame_html,
-    page_key,
     respond,
 )
 
@@ -146,8 +146,9 @@ def _thank(request: Request, services: Services, outcome: Signed) -> Response:
     def thanks() -> dict[str, object]:
         return context(services, embedding, total, name=slot("name") if name else "")
 
-    page = cached_page(request, "thanks.html", page_key("thanks.html", embedding, total, bool(name)), thanks)
-    return frame_html(page.fill({"name": escape(name), **count_fields(total, embedding.pledge.goal)}), embedding)
+    page = cached_page(request, "thanks.html", embedding, total, thanks, bool(name))
+    values = {"name": escape(name), **count_fields(total, embedding.pledge.goal)}
+    return frame_html(fill(request, page, values), embedding)
 
 
 # The same bytes for every pending answer: no count (the signature does not count yet, and a
@@ -165,9 +166,8 @@ def _check_email(request: Request, services: Services, outcome: Signed) -> Respo
         return context(services, embedding, 0, name=slot("name") if name else "", pending=True)
 
     # Kept under the count 0 whatever the real count: the page shows none (`page_key`'s count part).
-    key = page_key("thanks.html", embedding, 0, bool(name), "pending")
-    page = cached_page(request, "thanks.html", key, pending)
-    return frame_html(page.fill({"name": escape(name), **count_fields(0, None)}), embedding)
+    page = cached_page(request, "thanks.html", embedding, 0, pending, bool(name), "pending")
+    return frame_html(fill(request, page, {"name": escape(name), **count_fields(0, None)}), embedding)
 
 
 def _ask_again(request: Request, services: Services, outcome: AskAgain) -> Response:
