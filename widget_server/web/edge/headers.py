@@ -65,6 +65,12 @@ class Secured(list[tuple[bytes, bytes]]):
     """
 
 
+class SecuredSmall(Secured):
+    """A `Secured` list of an answer too small to be worth compressing (the count API's): the
+    edge asks nothing more of it, neither security headers nor whether to gzip it
+    (`web.edge.encoding.compressible`)."""
+
+
 def secured(headers: RawHeaders) -> Secured:
     """`headers` with the security headers the middleware would add over plain http."""
     return Secured([*headers, *SecurityHeaders._build(*_policy_and_framing(headers), https=False)])
@@ -83,7 +89,7 @@ class SecurityHeaders:
 
     def added(self, headers: Iterable[tuple[bytes, bytes]], https: bool) -> RawHeaders:
         """What to append to a response that already has `headers` (never changed in place)."""
-        if type(headers) is Secured:
+        if isinstance(headers, Secured):
             return [_HSTS] if https else []
         key = (*_policy_and_framing(headers), https)
         extra = self._added.get(key)

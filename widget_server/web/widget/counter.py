@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from widget_server.memo import BoundedMemo
-from widget_server.web.edge.headers import Secured, secured
+from widget_server.web.edge.headers import SecuredSmall, secured
 from widget_server.web.fast.queries import query_params
 from widget_server.web.fast.responses import Prebuilt, raw
 from widget_server.web.runtime import Services
@@ -25,8 +25,9 @@ COUNT_HEADERS = {
 
 # Every answer the counter can give for one (total, partner count) is built once: the counter is
 # the most-requested address of all (each partner page view asks), and a count changes far less
-# often than it is read. (etag, body, headers of the 200, headers of the 304.)
-_Answer = tuple[str, bytes, Secured, Secured]
+# often than it is read. (etag, body, headers of the 200, headers of the 304.) Its bodies are a
+# few dozen bytes, never worth compressing: SecuredSmall says so to the edge.
+_Answer = tuple[str, bytes, SecuredSmall, SecuredSmall]
 _answers: BoundedMemo[tuple[int, int | None], _Answer] = BoundedMemo(4096, 8 * 1024 * 1024)
 
 
@@ -42,8 +43,10 @@ def _answer(total: int, partner: int | None) -> _Answer:
     etag += '"'
     content = json.dumps(body, separators=(",", ":")).encode()
     headers = raw({**COUNT_HEADERS, "ETag": etag})
-    not_modified = secured(headers)
-    ok = secured([*headers, (b"content-length", b"%d" % len(content)), (b"content-type", b"application/json")])
+    not_modified = SecuredSmall(secured(headers))
+    ok = SecuredSmall(
+        secured([*headers, (b"content-length", b"%d" % len(content)), (b"content-type", b"application/json")])
+    )
     return _answers.put((total, partner), (etag, content, ok, not_modified))
 
 
@@ -70,8 +73,8 @@ async def count(request: Request) -> Response:
     etag, content, ok, not_modified = _answer(counts.total, counts.partner)
     # Copies: a response's header list is its own to change.
     if etag in _if_none_match(scope):
-        return Prebuilt(b"", Secured(not_modified), status_code=304)
-    return Prebuilt(content, Secured(ok))
+        return Prebuilt(b"", SecuredSmall(not_modified), status_code=304)
+    return Prebuilt(content, SecuredSmall(ok))
 
 
 async def counter_page(request: Request) -> Response:
