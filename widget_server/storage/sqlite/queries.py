@@ -772,21 +772,12 @@ def fold_kept_counts(conn: sqlite3.Connection) -> None:
     mark, top = conn.execute(FOLD_STATE).fetchone()
     if top <= mark:
         return
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _unflushed(conn):
         mark, top = conn.execute(FOLD_STATE).fetchone()  # again, inside the write lock
         if top > mark:
             for sql in _FOLD:
                 conn.execute(sql, {"after": mark, "upto": top})
             conn.execute("UPDATE kept_counts_folded SET signature_id = ?", (top,))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.execute("PRAGMA synchronous = FULL")
 
 
 _DECREMENTS = (
@@ -1251,8 +1242,9 @@ def _message(row: sqlite3.Row) -> OutboxMessage:
 def _unflushed(conn: sqlite3.Connection) -> Iterator[None]:
     """One write transaction on the writer's connection whose commit does not wait for the disk
     (synchronous=NORMAL): in WAL mode its pages reach the disk with the next fsynced commit (the
-    next batch of signatures) or a checkpoint. For the outbox's bookkeeping only (Store.claim_outbox
-    says why a lost mark is harmless); the connection is back to FULL afterwards, whatever happens."""
+    next batch of signatures) or a checkpoint. For what a crash may lose harmlessly: the outbox's
+    bookkeeping (Store.claim_outbox says why) and the kept counts' fold (fold_kept_counts); the
+    connection is back to FULL afterwards, whatever happens."""
     conn.execute("PRAGMA synchronous = NORMAL")
     try:
         conn.execute("BEGIN IMMEDIATE")
