@@ -1,5 +1,5 @@
 """The edge's compression decisions: `compressible` reads the headers as a dict, which must say what
-reading them in order said, and takes a view's word (SecuredSmall) that its answer is small; the
+reading them in order said, and takes a view's word (SecuredAsIs) that its answer goes as it is; the
 middleware asks whether the client takes gzip only for an answer worth compressing, which must
 change no answer."""
 
@@ -14,9 +14,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from widget_server.web.edge import encoding
 from widget_server.web.edge.encoding import _allows_gzip, compressible
-from widget_server.web.edge.headers import SecuredSmall, SecurityHeaders, secured
+from widget_server.web.edge.headers import SecuredAsIs, SecurityHeaders, secured
 from widget_server.web.edge.middleware import EdgeMiddleware
 from widget_server.web.fast.compressed import MIN_BYTES, gzipped
+from widget_server.web.widget.assets import load_assets
 from widget_server.web.widget.counter import _answer
 
 PROPERTY = settings(max_examples=500, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -123,7 +124,7 @@ def test_an_answer_never_compressed_never_asks_about_the_clients_encodings() -> 
     assert b"gzip, deflate, br;q=0.5" in encoding._accepts
 
 
-# The count API marks its answers small (SecuredSmall), so the edge skips reading their headers:
+# The count API marks its answers small (SecuredAsIs), so the edge skips reading their headers:
 # the mark must be true of every answer it can give, and change nothing else the edge does.
 
 
@@ -131,14 +132,22 @@ def test_an_answer_never_compressed_never_asks_about_the_clients_encodings() -> 
 @given(st.integers(0, 10**15), st.one_of(st.none(), st.integers(0, 10**15)))
 def test_every_count_answer_marked_small_is_one_the_edge_would_not_compress(total: int, partner: int | None) -> None:
     _, body, ok, not_modified = _answer(total, partner)
-    assert type(ok) is SecuredSmall and type(not_modified) is SecuredSmall
+    assert type(ok) is SecuredAsIs and type(not_modified) is SecuredAsIs
     assert len(body) < MIN_BYTES
     assert not compressible(ok) and not compressible(list(ok)) and not compressible(list(not_modified))
 
 
 def test_a_small_answer_gets_only_hsts_from_the_edge_and_is_never_gzipped() -> None:
-    big = SecuredSmall(secured([(b"content-type", b"application/json"), (b"content-length", b"%d" % MIN_BYTES)]))
+    big = SecuredAsIs(secured([(b"content-type", b"application/json"), (b"content-length", b"%d" % MIN_BYTES)]))
     assert not compressible(big)  # the mark is the view's promise; the edge takes its word
     security = SecurityHeaders()
     assert security.added(big, https=False) == []
     assert [name for name, _ in security.added(big, https=True)] == [b"strict-transport-security"]
+
+
+def test_a_stored_assets_gzip_and_304_are_marked_and_the_edge_would_not_compress_them() -> None:
+    for asset in load_assets().files.values():
+        not_modified, gzipped, _ = asset.headers
+        assert not compressible(list(not_modified))
+        if asset.gzipped is not None:
+            assert not compressible(list(gzipped))  # it says Content-Encoding: gzip

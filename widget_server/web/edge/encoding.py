@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from starlette.types import Message, Scope
 
 from widget_server.memo import BoundedMemo
-from widget_server.web.edge.headers import SecuredSmall
+from widget_server.web.edge.headers import SecuredAsIs
 from widget_server.web.fast.compressed import MIN_BYTES, gzipped
 
 _TYPES = (b"text/html", b"application/json")
@@ -63,7 +63,7 @@ def _allows_gzip(value: bytes) -> bool:
 
 def compressible(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """Whether an answer with these headers is a page or JSON, not yet encoded, of MIN_BYTES or more."""
-    if type(headers) is SecuredSmall:  # marked by a view that knows its answer is small
+    if type(headers) is SecuredAsIs:  # a view's word that its answer goes as it is
         return False
     # Asked of every answer. A dict keeps the last of a repeated name, as reading them in order
     # would, and is built without a Python loop (tests/unit/test_edge_encoding.py).

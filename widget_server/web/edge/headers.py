@@ -65,8 +65,9 @@ class Secured(list[tuple[bytes, bytes]]):
     """
 
 
-class SecuredSmall(Secured):
-    """A `Secured` list of an answer too small to be worth compressing (the count API's): the
+class SecuredAsIs(Secured):
+    """A `Secured` list of an answer the edge sends as it is: too small to be worth compressing
+    (the count API's), already compressed, or without a body (a stored asset's gzip and 304). The
     edge asks nothing more of it, neither security headers nor whether to gzip it
     (`web.edge.encoding.compressible`)."""
 

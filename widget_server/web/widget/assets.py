@@ -23,7 +23,7 @@ from starlette.responses import Response
 from widget_server import messages
 from widget_server.errors import NotFound
 from widget_server.files import STATIC_DIR
-from widget_server.web.edge.headers import Secured, secured
+from widget_server.web.edge.headers import Secured, SecuredAsIs, secured
 from widget_server.web.fast.responses import Prebuilt, raw
 
 TYPES = {
@@ -115,9 +115,9 @@ def _serve(request: Request, name: str) -> Response:
     not_modified, gzipped, plain = asset.headers
     # Copies: a response's header list is its own to change.
     if asset.etag in request.headers.get("if-none-match", ""):
-        return Prebuilt(b"", Secured(not_modified), status_code=304)
+        return Prebuilt(b"", SecuredAsIs(not_modified), status_code=304)
     if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-        return Prebuilt(asset.gzipped, Secured(gzipped))
+        return Prebuilt(asset.gzipped, SecuredAsIs(gzipped))  # already gzipped: nothing for the edge to do
     return Prebuilt(asset.body, Secured(plain))
 
 

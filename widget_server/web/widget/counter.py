@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from widget_server.memo import BoundedMemo
-from widget_server.web.edge.headers import SecuredSmall, secured
+from widget_server.web.edge.headers import SecuredAsIs, secured
 from widget_server.web.fast.queries import query_params
 from widget_server.web.fast.responses import Prebuilt, raw
 from widget_server.web.runtime import Services
@@ -26,8 +26,8 @@ COUNT_HEADERS = {
 # Every answer the counter can give for one (total, partner count) is built once: the counter is
 # the most-requested address of all (each partner page view asks), and a count changes far less
 # often than it is read. (etag, body, headers of the 200, headers of the 304.) Its bodies are a
-# few dozen bytes, never worth compressing: SecuredSmall says so to the edge.
-_Answer = tuple[str, bytes, SecuredSmall, SecuredSmall]
+# few dozen bytes, never worth compressing: SecuredAsIs says so to the edge.
+_Answer = tuple[str, bytes, SecuredAsIs, SecuredAsIs]
 _answers: BoundedMemo[tuple[int, int | None], _Answer] = BoundedMemo(4096, 8 * 1024 * 1024)
 
 
@@ -43,8 +43,8 @@ def _answer(total: int, partner: int | None) -> _Answer:
     etag += '"'
     content = json.dumps(body, separators=(",", ":")).encode()
     headers = raw({**COUNT_HEADERS, "ETag": etag})
-    not_modified = SecuredSmall(secured(headers))
-    ok = SecuredSmall(
+    not_modified = SecuredAsIs(secured(headers))
+    ok = SecuredAsIs(
         secured([*headers, (b"content-length", b"%d" % len(content)), (b"content-type", b"application/json")])
     )
     return _answers.put((total, partner), (etag, content, ok, not_modified))
@@ -73,8 +73,8 @@ async def count(request: Request) -> Response:
     etag, content, ok, not_modified = _answer(counts.total, counts.partner)
     # Copies: a response's header list is its own to change.
     if etag in _if_none_match(scope):
-        return Prebuilt(b"", SecuredSmall(not_modified), status_code=304)
-    return Prebuilt(content, SecuredSmall(ok))
+        return Prebuilt(b"", SecuredAsIs(not_modified), status_code=304)
+    return Prebuilt(content, SecuredAsIs(ok))
 
 
 async def counter_page(request: Request) -> Response:
