@@ -18,6 +18,20 @@ from benchmarks.harness import ROOT, WrkResult
 pytestmark = pytest.mark.slow
 
 
+def run_benchmark(module: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m benchmarks.<module> ARGS` from the repository's root; fails the test unless it exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_one_command_measures_ours_against_the_ceiling_and_writes_the_report(tmp_path: Path) -> None:
     report = tmp_path / "BENCHMARKS.md"
     report.write_text(
@@ -25,36 +39,26 @@ def test_one_command_measures_ours_against_the_ceiling_and_writes_the_report(tmp
         "<!-- benchmarks.run:begin -->\nold figures\n<!-- benchmarks.run:end -->\n\nMore notes.\n"
     )
     figures = tmp_path / "figures.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.run",
-            "--duration",
-            "1",
-            "--rounds",
-            "2",
-            "--warmup",
-            "0",
-            "--connections",
-            "4",
-            "--scenarios",
-            "sign_json,counter",
-            "--with-headers-ceiling",
-            "--scale-signatures",
-            "1000",
-            "--output",
-            str(report),
-            "--json",
-            str(figures),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_benchmark(
+        "run",
+        "--duration",
+        "1",
+        "--rounds",
+        "2",
+        "--warmup",
+        "0",
+        "--connections",
+        "4",
+        "--scenarios",
+        "sign_json,counter",
+        "--with-headers-ceiling",
+        "--scale-signatures",
+        "1000",
+        "--output",
+        str(report),
+        "--json",
+        str(figures),
     )
-    assert done.returncode == 0, done.stderr
 
     data = json.loads(figures.read_text())
     assert [row["scenario"] for row in data["rows"]] == ["sign_json", "counter"]
@@ -102,16 +106,9 @@ def test_rounds_pool_into_one_p99_over_all_their_requests() -> None:
 
 def test_signing_with_confirmation_and_webhooks_on_is_measured_and_every_message_arrives(tmp_path: Path) -> None:
     figures = tmp_path / "delivery.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.delivery", "--rounds", "1", "--duration", "1", "--connections", "4"]
-        + ["--json", str(figures)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    run_benchmark(
+        "delivery", "--rounds", "1", "--duration", "1", "--connections", "4", "--json", str(figures), timeout=600
     )
-    assert done.returncode == 0, done.stderr
     data = json.loads(figures.read_text())
     assert [row["mode"] for row in data["rows"]] == ["off", "confirm", "webhook"]
     assert all(row["rps"] > 0 for row in data["rows"])
@@ -120,13 +117,5 @@ def test_signing_with_confirmation_and_webhooks_on_is_measured_and_every_message
 
 
 def test_the_in_process_signing_measure_runs_and_counts_commits() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.inprocess", "--rounds", "1", "--signatures", "64"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_benchmark("inprocess", "--rounds", "1", "--signatures", "64")
     assert "µs a signature" in done.stdout and "signatures each" in done.stdout
